@@ -1,0 +1,64 @@
+# trace_tcpretrans: build, run and test the gadget.
+#
+#   make run     run the gadget (here, or in a VM where this kernel can't run ig)
+#   make test    unit tests, BPF tests on this kernel, integration tests
+#   make build   build the gadget image $(IMAGE) with bin/ig
+#   make deps    install build and test dependencies (idempotent)
+
+IG_VERSION ?= v0.50.1
+IMAGE ?= trace_tcpretrans:latest
+ARGS ?=
+CLANG ?= clang-19
+LLVM_STRIP ?= llvm-strip-19
+
+export PATH := /usr/local/go/bin:$(PATH)
+
+BIN := $(CURDIR)/bin
+IG := $(BIN)/ig
+OUT := $(CURDIR)/.build
+BPF_OBJ := $(OUT)/amd64.bpf.o
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps ig build run test test-unit test-bpf export inspect clean
+
+all: build
+
+deps:
+	@$(SUDO) env "PATH=$(PATH)" IG_VERSION=$(IG_VERSION) scripts/deps.sh
+
+ig: $(IG)
+
+$(IG): tools/ig/go.mod tools/ig/go.sum
+	@mkdir -p $(BIN)
+	@echo "building ig $(IG_VERSION) (a few minutes the first time)"
+	cd tools/ig && CGO_ENABLED=0 go build -o $(IG) \
+		-ldflags "-X github.com/inspektor-gadget/inspektor-gadget/internal/version.version=$(IG_VERSION)" \
+		github.com/inspektor-gadget/inspektor-gadget/cmd/ig
+
+# The image embeds the BPF objects for amd64 and arm64 and the wasm module;
+# $(OUT) keeps the objects so that tests load exactly what the image holds.
+build: deps $(IG)
+	@mkdir -p $(OUT)
+	$(SUDO) env "PATH=$(PATH)" CLANG=$(CLANG) LLVM_STRIP=$(LLVM_STRIP) \
+		$(IG) image build --local -o $(OUT) -t $(IMAGE) .
+
+run: build
+	@scripts/run.sh $(IMAGE) $(ARGS)
+
+test: build test-unit test-bpf
+
+test-unit:
+	cd go && go test ./...
+
+test-bpf:
+	cd test && $(SUDO) env "PATH=$(PATH)" go test -count=1 -v ./bpf/ -object $(BPF_OBJ)
+
+export: build
+	$(SUDO) $(IG) image export $(IMAGE) $(OUT)/trace_tcpretrans.tar
+	@echo "wrote $(OUT)/trace_tcpretrans.tar"
+
+inspect: build
+	$(SUDO) $(IG) image inspect $(IMAGE) --extra-info
+
+clean:
+	rm -rf $(OUT)
