@@ -25,7 +25,7 @@
 #define AF_INET6 10
 
 // include/net/inet_connection_sock.h: the write timer's pending event.
-#define ICSK_TIME_LOSS_PROBE 3
+#define ICSK_TIME_LOSS_PROBE 5
 
 // What happened.
 enum tcpretrans_type : __u8 {
@@ -114,6 +114,9 @@ GADGET_PARAM(include_failed);
 
 const volatile __u32 family_filter = 0;
 GADGET_PARAM(family_filter);
+
+// The TCP write timer's callback, whose expiry marks a tail loss probe.
+extern void tcp_write_timer __ksym __weak;
 
 GADGET_TRACER_MAP(events, 1024 * 256);
 GADGET_TRACER(tcpretrans, events, event);
@@ -354,20 +357,37 @@ int ig_tcpretrans(void *ctx)
 	return trace_sock(ctx, sk, skb, err, err ? RETRANS_FAILED : RETRANS);
 }
 
-SEC("fentry/tcp_send_loss_probe")
-int BPF_PROG(ig_tlp_fentry, struct sock *sk)
-{
-	if (!include_loss)
-		return 0;
-	return trace_sock(ctx, sk, NULL, 0, LOSS);
-}
-
 SEC("kprobe/tcp_send_loss_probe")
 int BPF_KPROBE(ig_tlp_kprobe, struct sock *sk)
 {
 	if (!include_loss)
 		return 0;
 	return trace_sock(ctx, sk, NULL, 0, LOSS);
+}
+
+// The loss-probe timer fires: tcp_write_timer() is about to call
+// tcp_send_loss_probe(). Used where kprobes are not available.
+SEC("tracepoint/timer/timer_expire_entry")
+int ig_tlp_timer(struct trace_event_raw_timer_expire_entry *ctx)
+{
+	const struct inet_connection_sock *icsk;
+	const struct timer_list *timer;
+
+	// Every timer of the system passes here: compare first, read later.
+	if (ctx->function != (void *)&tcp_write_timer || !&tcp_write_timer ||
+	    !include_loss)
+		return 0;
+
+	timer = ctx->timer;
+	icsk = (const void *)timer -
+	       bpf_core_field_offset(struct inet_connection_sock,
+				     icsk_retransmit_timer);
+	if (BPF_CORE_READ(icsk, icsk_pending) != ICSK_TIME_LOSS_PROBE)
+		return 0;
+	// A timer that expires before the socket's deadline is only re-armed.
+	if ((long)(BPF_CORE_READ(timer, expires) - ctx->now) > 0)
+		return 0;
+	return trace_sock(ctx, (const struct sock *)icsk, NULL, 0, LOSS);
 }
 
 SEC("tracepoint/tcp/tcp_retransmit_synack")

@@ -22,8 +22,8 @@ func gadgetPreStart() int32 {
 		return 1
 	}
 	kernel := hook.Kernel{
-		Kprobes: api.KallsymsSymbolExists(hook.KprobeSymbol),
-		X86_64:  api.KallsymsSymbolExists(hook.X86Symbol),
+		Kprobes:    api.KallsymsSymbolExists(hook.KprobeSymbol),
+		WriteTimer: api.KallsymsSymbolExists(hook.WriteTimerSymbol),
 	}
 	chosen, err := hook.Choose(requested, kernel)
 	if err != nil {

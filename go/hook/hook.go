@@ -1,9 +1,19 @@
-// Package hook decides how trace_tcpretrans attaches to tcp_send_loss_probe.
+// Package hook decides how trace_tcpretrans sees tail loss probes.
 //
-// The tail-loss-probe function has no tracepoint, so the gadget carries two
-// programs for it: an fentry program (BPF trampoline) and a kprobe program.
-// Exactly one of them is attached; the other is disabled through IG's
-// per-program attach_to configuration.
+// tcp_send_loss_probe() has no tracepoint, so the gadget carries two
+// programs for it and attaches exactly one; IG's per-program attach_to
+// configuration disables the other:
+//
+//   - kprobe: a kprobe on tcp_send_loss_probe(), exact and cheap, on
+//     kernels built with CONFIG_KPROBES;
+//   - timer: the timer:timer_expire_entry tracepoint, keeping only expiries of
+//     a TCP socket's write timer whose pending event is the loss probe. It
+//     works without kprobes, at the cost of a comparison on every timer
+//     expiry of the system.
+//
+// An fentry program would be cheaper still, but some kernels refuse to load
+// tracing programs, and ig loads every program of a gadget before attaching
+// any: one such program would stop the whole gadget there.
 package hook
 
 import (
@@ -16,37 +26,37 @@ const ParamKey = "loss-probe-hook"
 
 // Program names in program.bpf.c.
 const (
-	FentryProgram = "ig_tlp_fentry"
 	KprobeProgram = "ig_tlp_kprobe"
+	TimerProgram  = "ig_tlp_timer"
 )
 
 // Disabled is the attach_to value that makes IG skip a program.
 const Disabled = "gadget_program_disabled"
 
-// Mode is a way to hook tcp_send_loss_probe.
+// Mode is a way to see tail loss probes.
 type Mode string
 
 const (
 	Auto   Mode = "auto"
-	Fentry Mode = "fentry"
 	Kprobe Mode = "kprobe"
+	Timer  Mode = "timer"
 )
 
 // Modes lists the accepted values of the parameter, in the order shown to users.
-var Modes = []Mode{Auto, Fentry, Kprobe}
+var Modes = []Mode{Auto, Kprobe, Timer}
 
 // Kernel holds what the running kernel offers, as read from its symbols.
 type Kernel struct {
 	// Kprobes is true when the kernel was built with CONFIG_KPROBES.
 	Kprobes bool
-	// X86_64 is true on x86-64, where every kernel with BTF has BPF trampolines.
-	X86_64 bool
+	// WriteTimer is true when the TCP write timer callback is a known symbol.
+	WriteTimer bool
 }
 
 // Symbols whose presence in /proc/kallsyms tells the facts above.
 const (
-	KprobeSymbol = "register_kprobe"
-	X86Symbol    = "__x64_sys_getpid"
+	KprobeSymbol     = "register_kprobe"
+	WriteTimerSymbol = "tcp_write_timer"
 )
 
 // Parse validates a parameter value.
@@ -70,22 +80,28 @@ func Parse(value string) (Mode, error) {
 
 // Choose resolves the requested mode against the kernel.
 func Choose(requested Mode, k Kernel) (Mode, error) {
+	noTimer := fmt.Errorf("--%s=timer: this kernel has no tcp_write_timer symbol in /proc/kallsyms; run with --loss=false to trace without LOSS events",
+		ParamKey)
 	switch requested {
 	case Auto:
-		// fentry costs less than a kprobe; prefer it where trampolines are
-		// known to work, and use it as the only choice without kprobes.
-		if k.X86_64 || !k.Kprobes {
-			return Fentry, nil
+		if k.Kprobes {
+			return Kprobe, nil
 		}
-		return Kprobe, nil
-	case Fentry:
-		return Fentry, nil
+		if !k.WriteTimer {
+			return "", fmt.Errorf("this kernel has neither kprobes nor a tcp_write_timer symbol to see tail loss probes; run with --loss=false")
+		}
+		return Timer, nil
 	case Kprobe:
 		if !k.Kprobes {
-			return "", fmt.Errorf("--%s=kprobe: this kernel has no kprobes (built without CONFIG_KPROBES); use --%s=fentry or auto",
+			return "", fmt.Errorf("--%s=kprobe: this kernel has no kprobes (built without CONFIG_KPROBES); use --%s=timer or auto",
 				ParamKey, ParamKey)
 		}
 		return Kprobe, nil
+	case Timer:
+		if !k.WriteTimer {
+			return "", noTimer
+		}
+		return Timer, nil
 	}
 	return "", fmt.Errorf("unknown --%s mode %q", ParamKey, requested)
 }
@@ -94,7 +110,7 @@ func Choose(requested Mode, k Kernel) (Mode, error) {
 func Config(chosen Mode) map[string]string {
 	off := KprobeProgram
 	if chosen == Kprobe {
-		off = FentryProgram
+		off = TimerProgram
 	}
 	return map[string]string{"programs." + off + ".attach_to": Disabled}
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func TestParseAcceptsEveryMode(t *testing.T) {
-	for _, in := range []string{"auto", "fentry", "kprobe", "KPROBE", " fentry "} {
+	for _, in := range []string{"auto", "kprobe", "timer", "KPROBE", " timer "} {
 		m, err := Parse(in)
 		require.NoError(t, err, in)
 		assert.Contains(t, Modes, m)
@@ -19,12 +19,13 @@ func TestParseAcceptsEveryMode(t *testing.T) {
 }
 
 func TestParseRejectsUnknownValue(t *testing.T) {
-	_, err := Parse("uprobe")
+	_, err := Parse("fentry")
 	require.Error(t, err)
-	assert.Equal(t, `invalid value "uprobe" for --loss-probe-hook: allowed values are auto, fentry, kprobe`, err.Error())
+	assert.Equal(t, `invalid value "fentry" for --loss-probe-hook: allowed values are auto, kprobe, timer`, err.Error())
 }
 
 func TestChoose(t *testing.T) {
+	all := Kernel{Kprobes: true, WriteTimer: true}
 	cases := []struct {
 		name    string
 		req     Mode
@@ -32,14 +33,14 @@ func TestChoose(t *testing.T) {
 		want    Mode
 		wantErr string
 	}{
-		{"auto x86 with kprobes", Auto, Kernel{Kprobes: true, X86_64: true}, Fentry, ""},
-		{"auto x86 without kprobes", Auto, Kernel{Kprobes: false, X86_64: true}, Fentry, ""},
-		{"auto other arch with kprobes", Auto, Kernel{Kprobes: true}, Kprobe, ""},
-		{"auto other arch without kprobes", Auto, Kernel{}, Fentry, ""},
-		{"forced kprobe", Kprobe, Kernel{Kprobes: true, X86_64: true}, Kprobe, ""},
-		{"forced fentry", Fentry, Kernel{Kprobes: true}, Fentry, ""},
-		{"kprobe without kprobes", Kprobe, Kernel{X86_64: true}, "", "this kernel has no kprobes"},
-		{"unknown mode", Mode("x"), Kernel{}, "", "unknown --loss-probe-hook mode"},
+		{"auto prefers kprobe", Auto, all, Kprobe, ""},
+		{"auto without kprobes", Auto, Kernel{WriteTimer: true}, Timer, ""},
+		{"auto with nothing", Auto, Kernel{}, "", "neither kprobes nor a tcp_write_timer"},
+		{"forced kprobe", Kprobe, all, Kprobe, ""},
+		{"forced timer", Timer, all, Timer, ""},
+		{"kprobe without kprobes", Kprobe, Kernel{WriteTimer: true}, "", "this kernel has no kprobes"},
+		{"timer without symbol", Timer, Kernel{Kprobes: true}, "", "no tcp_write_timer symbol"},
+		{"unknown mode", Mode("x"), all, "", "unknown --loss-probe-hook mode"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -56,6 +57,6 @@ func TestChoose(t *testing.T) {
 }
 
 func TestConfigDisablesTheOtherProgram(t *testing.T) {
-	assert.Equal(t, map[string]string{"programs.ig_tlp_kprobe.attach_to": Disabled}, Config(Fentry))
-	assert.Equal(t, map[string]string{"programs.ig_tlp_fentry.attach_to": Disabled}, Config(Kprobe))
+	assert.Equal(t, map[string]string{"programs.ig_tlp_timer.attach_to": Disabled}, Config(Kprobe))
+	assert.Equal(t, map[string]string{"programs.ig_tlp_kprobe.attach_to": Disabled}, Config(Timer))
 }
