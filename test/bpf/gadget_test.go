@@ -69,9 +69,9 @@ type Gadget struct {
 
 // Options change what is loaded; the zero value is the gadget's defaults.
 type Options struct {
-	Vars      map[string]any // constants (GADGET_PARAM and IG's filters)
-	NoAttach  []string       // programs to load but not attach
-	SkipLoad  []string       // programs to leave out entirely
+	Vars     map[string]any // constants (GADGET_PARAM and IG's filters)
+	NoAttach []string       // programs to load but not attach
+	SkipLoad []string       // programs to leave out entirely
 }
 
 func loadSpec(t *testing.T) *ebpf.CollectionSpec {
