@@ -1,0 +1,305 @@
+//go:build integration
+
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	states  = []string{"ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV", "BOUND_INACTIVE"}
+	reasons = []string{"OTHER", "RTO", "FAST_RECOVERY", "TLP", "SYN_RTO", "SYNACK_RTO"}
+	types   = []string{"RETRANS", "LOSS", "SYNACK", "RETRANS_FAILED"}
+)
+
+const client = "test-trace-tcpretrans"
+
+func isType(typ string) func(map[string]any) bool {
+	return func(e map[string]any) bool { return str(e, "type") == typ }
+}
+
+// summary counts events by type and reason, for the test log.
+func summary(evs []map[string]any) string {
+	c := map[string]int{}
+	for _, e := range evs {
+		c[str(e, "type")+"/"+str(e, "reason")]++
+	}
+	return fmt.Sprint(c)
+}
+
+// The guide: the gadget traces one lossy container, by name, in JSON.
+func TestGuideJSON(t *testing.T) {
+	ig := StartIG(t, "--containername", client, "-o", "json")
+	LossyClient(t, client, 25)
+	LossyClient(t, "other-lossy-client", 25)
+
+	url := "http://" + webIP + "/big.bin"
+	var evs []map[string]any
+	for round := 0; round < 8; round++ {
+		Fetch(t, "other-lossy-client", url, 2)
+		Fetch(t, client, url, 5)
+		evs = ig.Events(t)
+		if count(evs, isType("RETRANS")) > 0 && count(evs, isType("LOSS")) > 0 &&
+			count(evs, func(e map[string]any) bool { return str(e, "reason") == "TLP" && str(e, "type") == "RETRANS" }) > 0 {
+			break
+		}
+	}
+	time.Sleep(time.Second) // the last events of the last fetch
+	evs = ig.Events(t)
+	t.Logf("events of %s: %d %s", client, len(evs), summary(evs))
+	for _, e := range evs[:min(len(evs), 5)] {
+		t.Logf("sample: %v", e)
+	}
+
+	require.Positive(t, count(evs, isType("RETRANS")), "RETRANS events")
+	require.Positive(t, count(evs, isType("LOSS")), "LOSS events")
+	assert.Positive(t, count(evs, func(e map[string]any) bool { return str(e, "reason") == "TLP" && str(e, "type") == "RETRANS" }),
+		"a RETRANS caused by a tail loss probe")
+	for _, e := range evs {
+		assert.Equal(t, client, str(e, "runtime.containerName"), "only the selected container: %v", e)
+		assert.Equal(t, "docker", str(e, "runtime.runtimeName"))
+		assert.Contains(t, states, str(e, "state"), "state by name: %v", e)
+		assert.Contains(t, reasons, str(e, "reason"), "reason by name: %v", e)
+		assert.Contains(t, types, str(e, "type"))
+		assert.NotEmpty(t, str(e, "timestamp"))
+		if str(e, "type") == "RETRANS" {
+			assert.Regexp(t, `^(FIN|SYN|RST|PSH|ACK|URG|ECE|CWR)(\|(FIN|SYN|RST|PSH|ACK|URG|ECE|CWR))*$`, str(e, "tcpflags"))
+		}
+		// The client container's sockets were opened by wget while ig ran.
+		if str(e, "dst.port") == "80" {
+			assert.Equal(t, "wget", str(e, "proc.comm"), "socket owner: %v", e)
+			assert.NotEqual(t, "0", str(e, "proc.pid"))
+			assert.Equal(t, webIP, str(e, "dst.addr"))
+		}
+	}
+}
+
+// The guide's table: the default columns, states and reasons by name.
+func TestGuideTable(t *testing.T) {
+	ig := StartIG(t, "--containername", client)
+	LossyClient(t, client, 25)
+	url := "http://" + webIP + "/big.bin"
+	var row string
+	for round := 0; round < 8 && row == ""; round++ {
+		Fetch(t, client, url, 5)
+		for _, l := range ig.Lines() {
+			if strings.Contains(l, client) && strings.Contains(l, "RETRANS") {
+				row = l
+				break
+			}
+		}
+	}
+	lines := ig.Lines()
+	require.NotEmpty(t, lines)
+	for _, l := range lines[:min(len(lines), 8)] {
+		t.Logf("table: %s", l)
+	}
+	header := strings.Fields(lines[0])
+	assert.Equal(t, []string{"RUNTIME.CONTAINERNAME", "SRC", "DST", "COMM", "PID", "TID", "STATE", "REASON", "TCPFLAGS", "TYPE", "TIMESTAMP"}, header)
+	require.NotEmpty(t, row, "a RETRANS row of the client container")
+	assert.Contains(t, row, "wget")
+	found := false
+	for _, s := range states {
+		found = found || strings.Contains(row, " "+s+" ")
+	}
+	assert.True(t, found, "state by name in %q", row)
+}
+
+var nsSeq atomic.Int32
+
+// netns creates a network namespace with loopback up and an nftables ruleset.
+func netns(t *testing.T, rules string) string {
+	t.Helper()
+	name := fmt.Sprintf("it%d-%d", os.Getpid(), nsSeq.Add(1))
+	sh(t, "ip netns add "+name+" && ip netns exec "+name+" ip link set lo up")
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	cmd := exec.Command("ip", "netns", "exec", name, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return name
+}
+
+const synDrop = "table inet t {\n chain in {\n  type filter hook input priority 0;\n  tcp dport { 9001, 9002 } tcp flags & (syn|ack) == syn drop\n }\n}\n"
+
+// connect tries a TCP connection from the namespace with bash's /dev/tcp.
+func connect(ns, host string, port, secs int) *exec.Cmd {
+	cmd := exec.Command("ip", "netns", "exec", ns, "timeout", fmt.Sprint(secs), "bash", "-c",
+		fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", host, port))
+	_ = cmd.Start()
+	return cmd
+}
+
+// Host processes (not in containers) are shown with --host; SYN
+// retransmissions over IPv4 and IPv6 with their owner.
+func TestHostSYNRetransmits(t *testing.T) {
+	ig := StartIG(t, "--host", "-o", "json")
+	ns := netns(t, synDrop)
+	c4 := connect(ns, "127.0.0.1", 9001, 4)
+	c6 := connect(ns, "::1", 9002, 4)
+	defer c4.Wait()
+	defer c6.Wait()
+	syn := func(port string) func(map[string]any) bool {
+		return func(e map[string]any) bool { return str(e, "dst.port") == port && str(e, "reason") == "SYN_RTO" }
+	}
+	evs := ig.WaitEvents(t, 20*time.Second, func(evs []map[string]any) bool {
+		return count(evs, syn("9001")) > 0 && count(evs, syn("9002")) > 0
+	})
+	require.Positive(t, count(evs, syn("9001")), "IPv4 SYN retransmission")
+	require.Positive(t, count(evs, syn("9002")), "IPv6 SYN retransmission")
+	for _, e := range evs {
+		if !syn("9001")(e) && !syn("9002")(e) {
+			continue
+		}
+		t.Logf("event: %v", e)
+		assert.Equal(t, "RETRANS", str(e, "type"))
+		assert.Equal(t, "SYN_SENT", str(e, "state"))
+		assert.Equal(t, "SYN", str(e, "tcpflags"))
+		assert.Equal(t, "bash", str(e, "proc.comm"), "the socket's owner")
+		if str(e, "dst.port") == "9002" {
+			assert.Equal(t, "::1", str(e, "dst.addr"))
+		} else {
+			assert.Equal(t, "127.0.0.1", str(e, "dst.addr"))
+		}
+	}
+}
+
+func TestSYNACKRetransmit(t *testing.T) {
+	ig := StartIG(t, "--host", "-o", "json")
+	ns := netns(t, "table inet t {\n chain in {\n  type filter hook input priority 0;\n  tcp dport 9100 tcp flags & (syn|ack) == ack drop\n }\n}\n")
+	srv := exec.Command("ip", "netns", "exec", ns, "timeout", "20", "busybox", "httpd", "-f", "-p", "127.0.0.1:9100", "-h", "/tmp")
+	require.NoError(t, srv.Start())
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	require.Eventually(t, func() bool {
+		return exec.Command("ip", "netns", "exec", ns, "ss", "-Hltn", "sport = :9100").Run() == nil &&
+			strings.Contains(sh(t, "ip netns exec "+ns+" ss -Hltn 'sport = :9100'"), "9100")
+	}, 10*time.Second, 100*time.Millisecond)
+	c := connect(ns, "127.0.0.1", 9100, 4)
+	defer c.Wait()
+	evs := ig.WaitEvents(t, 20*time.Second, func(evs []map[string]any) bool { return count(evs, isType("SYNACK")) > 0 })
+	var sa map[string]any
+	for _, e := range evs {
+		if str(e, "type") == "SYNACK" {
+			sa = e
+			break
+		}
+	}
+	require.NotNil(t, sa, "a SYNACK event")
+	t.Logf("event: %v", sa)
+	assert.Equal(t, "9100", str(sa, "src.port"))
+	assert.Equal(t, "SYNACK_RTO", str(sa, "reason"))
+	assert.Equal(t, "NEW_SYN_RECV", str(sa, "state"))
+	assert.Equal(t, "SYN|ACK", str(sa, "tcpflags"))
+	assert.Equal(t, "busybox", str(sa, "proc.comm"), "the listener's owner")
+}
+
+// -F filters on the names users see, --fields picks the columns.
+func TestFilterAndFields(t *testing.T) {
+	ig := StartIG(t, "--host", "-o", "json", "-F", "reason==SYN_RTO", "--fields", "dst,reason,type,rto,backoff,srtt")
+	ns := netns(t, synDrop)
+	c := connect(ns, "127.0.0.1", 9001, 4)
+	defer c.Wait()
+	evs := ig.WaitEvents(t, 20*time.Second, func(evs []map[string]any) bool { return len(evs) > 0 })
+	require.NotEmpty(t, evs)
+	for _, e := range evs {
+		t.Logf("event: %v", e)
+		assert.Equal(t, "SYN_RTO", str(e, "reason"))
+		for k := range e {
+			assert.Contains(t, []string{"dst", "reason", "type", "rto", "backoff", "srtt"}, k, "only the chosen fields")
+		}
+		assert.Equal(t, "1000", str(e, "rto"), "initial SYN RTO in ms")
+	}
+}
+
+func TestFamilyParam(t *testing.T) {
+	ig := StartIG(t, "--host", "-o", "json", "--family", "6")
+	ns := netns(t, synDrop)
+	c4 := connect(ns, "127.0.0.1", 9001, 4)
+	c6 := connect(ns, "::1", 9002, 4)
+	defer c4.Wait()
+	defer c6.Wait()
+	evs := ig.WaitEvents(t, 20*time.Second, func(evs []map[string]any) bool {
+		return count(evs, func(e map[string]any) bool { return str(e, "dst.port") == "9002" }) > 0
+	})
+	c4.Wait()
+	evs = ig.Events(t)
+	assert.Positive(t, count(evs, func(e map[string]any) bool { return str(e, "dst.port") == "9002" }))
+	assert.Zero(t, count(evs, func(e map[string]any) bool { return str(e, "dst.port") == "9001" }), "IPv4 filtered out")
+}
+
+// Both ways of seeing tail loss probes give LOSS events on these kernels.
+func TestLossProbeHooks(t *testing.T) {
+	for _, hook := range []string{"kprobe", "timer"} {
+		t.Run(hook, func(t *testing.T) {
+			ig := StartIG(t, "--containername", client, "-o", "json", "--loss-probe-hook", hook)
+			LossyClient(t, client, 25)
+			url := "http://" + webIP + "/big.bin"
+			var evs []map[string]any
+			for round := 0; round < 8 && count(evs, isType("LOSS")) == 0; round++ {
+				Fetch(t, client, url, 5)
+				evs = ig.Events(t)
+			}
+			t.Logf("%s: %s", hook, summary(evs))
+			assert.Positive(t, count(evs, isType("LOSS")), "LOSS events with --loss-probe-hook=%s", hook)
+			ig.Stop(t)
+			assertDetached(t)
+		})
+	}
+}
+
+// assertDetached checks that none of the gadget's programs is left.
+func assertDetached(t *testing.T) {
+	t.Helper()
+	out := sh(t, "bpftool prog show")
+	for _, p := range []string{"ig_tcpretrans", "ig_tlp_kprobe", "ig_tlp_timer", "ig_synack"} {
+		assert.NotContains(t, out, "name "+p, "program %s left after ig exited", p)
+	}
+}
+
+func TestCleanDetach(t *testing.T) {
+	ig := StartIG(t, "--host")
+	ig.Stop(t)
+	assertDetached(t)
+}
+
+func TestBadParams(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--family", "5"}, `valid values are: 0, 4, 6`},
+		{[]string{"--loss-probe-hook", "fentry"}, `invalid value "fentry" for --loss-probe-hook: allowed values are auto, kprobe, timer`},
+		{[]string{"--loss", "maybe"}, `maybe`},
+		{[]string{"--no-such-flag"}, `unknown flag: --no-such-flag`},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			args := append([]string{"run", *image, "--verify-image=false", "--host"}, c.args...)
+			cmd := exec.Command(*repo+"/bin/ig", args...)
+			done := make(chan struct{})
+			var out []byte
+			var err error
+			go func() { out, err = cmd.CombinedOutput(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(60 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+				t.Fatalf("ig kept running with %v: %s", c.args, out)
+			}
+			t.Logf("ig %v: %v\n%s", c.args, err, out)
+			require.Error(t, err, "non-zero exit")
+			assert.Contains(t, string(out), c.want)
+			assertDetached(t)
+		})
+	}
+}

@@ -1,0 +1,234 @@
+//go:build integration
+
+// Package integration runs the real ig binary with the gadget image against
+// real containers. It needs a kernel on which ig runs fully (kprobes, PID 1
+// visible) plus dockerd; `make test` runs it inside Debian kernels under
+// QEMU (vm/) for each kernel of the matrix.
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	repo  = flag.String("repo", "../..", "repository root (bin/ig, scripts/)")
+	image = flag.String("image", "trace_tcpretrans:latest", "gadget image in ig's local store")
+)
+
+// webIP is the address of the web server container every test fetches from.
+var webIP string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "integration tests run ig and dockerd: run them as root")
+		os.Exit(1)
+	}
+	abs, err := filepath.Abs(*repo)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*repo = abs
+	work, err := os.MkdirTemp("", "it.")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	setup := fmt.Sprintf(`. %s/scripts/docker-env.sh && start_dockerd %s && import_busybox_image trtest/busybox %s &&
+		docker rm -f tr-web >/dev/null 2>&1; docker run -d --name tr-web trtest/busybox /bin/httpd -f -p 80 -h /www >/dev/null &&
+		docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' tr-web`, *repo, work, work)
+	out, err := exec.Command("bash", "-c", setup).CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "setting up docker: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	lines := strings.Fields(strings.TrimSpace(string(out)))
+	webIP = lines[len(lines)-1]
+	code := m.Run()
+	_ = exec.Command("bash", "-c", "docker rm -f $(docker ps -aq) >/dev/null 2>&1").Run()
+	os.Exit(code)
+}
+
+// IG is a running `ig run` of the gadget.
+type IG struct {
+	cmd    *exec.Cmd
+	stdout *bytes.Buffer
+	stderr *bytes.Buffer
+	mu     sync.Mutex
+	lines  []string
+	done   chan struct{}
+}
+
+// StartIG runs ig with the gadget and waits until its programs are attached.
+func StartIG(t *testing.T, args ...string) *IG {
+	t.Helper()
+	full := append([]string{"run", *image, "--verify-image=false"}, args...)
+	cmd := exec.Command(filepath.Join(*repo, "bin/ig"), full...)
+	g := &IG{cmd: cmd, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	pipe, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = g.stderr
+	require.NoError(t, cmd.Start())
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			g.mu.Lock()
+			g.lines = append(g.lines, sc.Text())
+			g.mu.Unlock()
+		}
+		_ = cmd.Wait()
+		close(g.done)
+	}()
+	t.Cleanup(func() { g.Stop(t) })
+
+	deadline := time.Now().Add(90 * time.Second)
+	for !attached() {
+		select {
+		case <-g.done:
+			t.Fatalf("ig exited before attaching: %v\n%s", cmd.ProcessState, g.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ig did not attach within 90 s\n%s", g.stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return g
+}
+
+func attached() bool {
+	out, _ := exec.Command("bpftool", "prog", "show").Output()
+	return bytes.Contains(out, []byte("name ig_tcpretrans"))
+}
+
+// Stop interrupts ig and waits for it to exit.
+func (g *IG) Stop(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.done:
+		return
+	default:
+	}
+	_ = g.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-g.done:
+	case <-time.After(30 * time.Second):
+		_ = g.cmd.Process.Kill()
+		<-g.done
+		t.Errorf("ig did not stop within 30 s of SIGINT")
+	}
+}
+
+// Lines returns the output lines so far.
+func (g *IG) Lines() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.lines...)
+}
+
+// Events decodes the JSON lines so far.
+func (g *IG) Events(t *testing.T) []map[string]any {
+	t.Helper()
+	var evs []map[string]any
+	for _, l := range g.Lines() {
+		l = strings.TrimSpace(l)
+		if !strings.HasPrefix(l, "{") {
+			continue
+		}
+		var ev map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &ev), l)
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// WaitEvents waits until done holds for the decoded events, or timeout.
+func (g *IG) WaitEvents(t *testing.T, timeout time.Duration, done func([]map[string]any) bool) []map[string]any {
+	t.Helper()
+	end := time.Now().Add(timeout)
+	for {
+		evs := g.Events(t)
+		if done(evs) || time.Now().After(end) {
+			return evs
+		}
+		select {
+		case <-g.done:
+			return g.Events(t)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// get reads a dotted path such as "proc.comm" from a JSON event.
+func get(ev map[string]any, path string) any {
+	var cur any = ev
+	for _, p := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
+}
+
+func str(ev map[string]any, path string) string {
+	v := get(ev, path)
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+func count(evs []map[string]any, keep func(map[string]any) bool) int {
+	n := 0
+	for _, e := range evs {
+		if keep(e) {
+			n++
+		}
+	}
+	return n
+}
+
+// sh runs a shell command and returns its combined output.
+func sh(t *testing.T, script string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "bash", "-c", script).CombinedOutput()
+	require.NoError(t, err, "%s\n%s", script, out)
+	return string(out)
+}
+
+// LossyClient starts a client container whose eth0 drops pct% of packets.
+func LossyClient(t *testing.T, name string, pct int) {
+	t.Helper()
+	sh(t, fmt.Sprintf(`docker rm -f %[1]s >/dev/null 2>&1; docker run -d --cap-add NET_ADMIN --name %[1]s trtest/busybox /bin/sleep 3600 >/dev/null &&
+		nsenter -t $(docker inspect -f '{{.State.Pid}}' %[1]s) -n tc qdisc add dev eth0 root netem drop %[2]d%%`, name, pct))
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", name).Run() })
+}
+
+// Fetch runs n bounded downloads of url in a container (errors are expected
+// on a lossy link and ignored).
+func Fetch(t *testing.T, container, url string, n int) {
+	t.Helper()
+	_ = exec.Command("docker", "exec", container, "/bin/sh", "-c",
+		fmt.Sprintf("for i in $(seq %d); do wget -q -T 5 -O /dev/null %s; done", n, url)).Run()
+}
