@@ -58,7 +58,8 @@ export: build
 	@echo "wrote $(OUT)/trace_tcpretrans.tar"
 
 inspect: build
-	$(SUDO) $(IG) image inspect $(IMAGE) --extra-info
+	$(SUDO) $(IG) image inspect $(IMAGE) --verify-image=false --extra-info=ebpf.sections
+	$(SUDO) $(IG) image inspect $(IMAGE) --verify-image=false --extra-info=oci.metadata
 
 clean:
 	rm -rf $(OUT)
