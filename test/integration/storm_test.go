@@ -1,0 +1,108 @@
+//go:build integration
+
+package integration
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var loadgen = flag.String("loadgen", "../../.build/loadgen", "the load generator (test/loadgen)")
+
+// nstat reads a TCP counter of a network namespace.
+func nstat(t *testing.T, ns, counter string) int64 {
+	t.Helper()
+	out := sh(t, "ip netns exec "+ns+" nstat -az "+counter)
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] == counter {
+			v, err := strconv.ParseInt(f[1], 10, 64)
+			require.NoError(t, err)
+			return v
+		}
+	}
+	t.Fatalf("no %s in %q", counter, out)
+	return 0
+}
+
+func rssKiB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			v, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			return v
+		}
+	}
+	return -1
+}
+
+// A bounded retransmission storm: many SYN-dropped connections and lossy
+// bulk transfers for about a minute. ig keeps running, its memory stays
+// bounded, and events it could not deliver are reported, not hidden.
+func TestStorm(t *testing.T) {
+	ig := StartIG(t, "--host", "-o", "json", "--fields", "type,reason,segs,src,dst")
+	ns := netns(t, "table inet t {\n chain in {\n  type filter hook input priority 0;\n  tcp dport 9501 tcp flags & (syn|ack) == syn drop\n  tcp dport 9500 numgen random mod 20 == 0 drop\n }\n}\n")
+	before := nstat(t, ns, "TcpRetransSegs")
+
+	gen := exec.Command("ip", "netns", "exec", ns, *loadgen, "-streams", "8", "-syn-rate", "50", "-duration", "50s")
+	out := &strings.Builder{}
+	gen.Stdout, gen.Stderr = out, out
+	require.NoError(t, gen.Start())
+	done := make(chan error, 1)
+	go func() { done <- gen.Wait() }()
+
+	var maxRSS int64
+	pid := ig.cmd.Process.Pid
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case err := <-done:
+			require.NoError(t, err, out.String())
+			break wait
+		case <-tick.C:
+			maxRSS = max(maxRSS, rssKiB(pid))
+			select {
+			case <-ig.done:
+				t.Fatalf("ig exited during the storm: %s", ig.stderr)
+			default:
+			}
+		}
+	}
+	time.Sleep(2 * time.Second) // let ig drain its buffers
+	retrans := nstat(t, ns, "TcpRetransSegs") - before
+	ig.Stop(t)
+
+	var segs int64
+	evs := ig.Events(t)
+	for _, e := range evs {
+		if str(e, "type") == "RETRANS" && (str(e, "dst.port") == "9500" || str(e, "dst.port") == "9501") {
+			n, _ := strconv.ParseInt(str(e, "segs"), 10, 64)
+			segs += n
+		}
+	}
+	lostReported := strings.Contains(ig.stderr.String(), "lost")
+	t.Logf("loadgen: %s", strings.TrimSpace(out.String()))
+	t.Logf("storm: kernel RetransSegs=%d, segments in RETRANS events=%d, events=%d %s, ig max RSS=%d MiB, lost reported=%v",
+		retrans, segs, len(evs), summary(evs), maxRSS/1024, lostReported)
+
+	require.Greater(t, retrans, int64(1000), "the storm caused retransmissions")
+	assert.Less(t, maxRSS, int64(1<<20), "ig's memory stays under 1 GiB")
+	if segs < retrans*95/100 {
+		assert.True(t, lostReported, "%d of %d retransmitted segments missing and no loss reported", retrans-segs, retrans)
+	}
+	assert.LessOrEqual(t, segs, retrans+retrans/20, "no more segments reported than the kernel retransmitted")
+}
