@@ -1,0 +1,3 @@
+module trace_tcpretrans/vm
+
+go 1.25.0

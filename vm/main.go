@@ -1,0 +1,227 @@
+// Command vm runs a shell command inside a Debian distribution kernel booted
+// under QEMU (TCG), with this machine's root filesystem shared read-only over
+// 9p and a tmpfs overlay on top. It streams the guest's console and exits
+// with the command's status.
+//
+//	vm -kernel 6.1 [-share DIR]... [-workdir DIR] -- 'command'
+//
+// Kernels come from Debian's mirror (bullseye 5.10, bookworm 6.1, trixie
+// 6.12) and are cached. A guest whose CPUs soft-lock (seen now and then under
+// multi-threaded TCG) is detected and booted once more.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// exitRunner is the status for failures of the runner itself.
+const exitRunner = 125
+
+// marker precedes the command's exit status on the guest console.
+const marker = "VMRUNNER-EXIT-STATUS="
+
+type shares []string
+
+func (s *shares) String() string     { return strings.Join(*s, ",") }
+func (s *shares) Set(v string) error { *s = append(*s, v); return nil }
+
+type options struct {
+	kernel  string
+	mem     int
+	cpus    int
+	timeout time.Duration
+	cache   string
+	shares  shares
+	workdir string
+	command string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.kernel, "kernel", "6.1", "Debian kernel: "+strings.Join(kernelNames(), ", "))
+	flag.IntVar(&o.mem, "mem", 3072, "guest memory in MiB")
+	flag.IntVar(&o.cpus, "cpus", 2, "guest CPUs")
+	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "time limit for one boot and the command")
+	flag.StringVar(&o.cache, "cache", "/var/cache/trace_tcpretrans/vm", "where kernels and initramfs images are kept")
+	flag.Var(&o.shares, "share", "host directory shared read-write at the same path (repeatable)")
+	flag.StringVar(&o.workdir, "workdir", "/", "working directory of the command in the guest")
+	flag.Parse()
+	o.command = strings.Join(flag.Args(), " ")
+	if o.command == "" {
+		fmt.Fprintln(os.Stderr, "vm: no command; usage: vm -kernel 6.1 -- 'command'")
+		os.Exit(exitRunner)
+	}
+	status, err := run(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vm:", err)
+		os.Exit(exitRunner)
+	}
+	os.Exit(status)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "vm: "+format+"\n", args...)
+}
+
+func run(o options) (int, error) {
+	if os.Geteuid() != 0 {
+		return 0, errors.New("must run as root (9p passthrough of the root filesystem)")
+	}
+	k, ok := kernels[o.kernel]
+	if !ok {
+		return 0, fmt.Errorf("unknown -kernel %q: use one of %s", o.kernel, strings.Join(kernelNames(), ", "))
+	}
+	for _, tool := range []string{"qemu-system-x86_64", "apt-get", "dpkg", "depmod", "cpio", "gzip", "busybox"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return 0, fmt.Errorf("%s not found: run 'make deps'", tool)
+		}
+	}
+	img, err := prepareKernel(o.cache, k)
+	if err != nil {
+		return 0, err
+	}
+	for attempt := 1; ; attempt++ {
+		status, err := boot(o, img)
+		if errors.Is(err, errLockup) && attempt == 1 {
+			logf("guest soft lockup detected, retrying once")
+			continue
+		}
+		if errors.Is(err, errLockup) {
+			return 0, fmt.Errorf("guest soft-locked twice (QEMU TCG): %w", err)
+		}
+		return status, err
+	}
+}
+
+var errLockup = errors.New("guest soft lockup")
+
+// boot starts QEMU once and waits for the command's status.
+func boot(o options, img *kernelImage) (int, error) {
+	runDir, err := os.MkdirTemp("", "vmrun.")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(runDir)
+	if err := writeStage2(runDir, o, img); err != nil {
+		return 0, err
+	}
+
+	args := []string{
+		"-accel", "tcg,thread=multi", "-cpu", "max",
+		"-m", strconv.Itoa(o.mem), "-smp", strconv.Itoa(o.cpus),
+		"-kernel", img.vmlinuz, "-initrd", img.initrd,
+		"-append", "console=ttyS0 loglevel=4 panic=-1 rdinit=/init",
+		"-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
+		"-virtfs", "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap",
+		"-virtfs", "local,path=" + img.modules + ",mount_tag=modules,security_model=passthrough,readonly=on,multidevs=remap",
+		"-virtfs", "local,path=" + runDir + ",mount_tag=vmrun,security_model=passthrough,multidevs=remap",
+	}
+	for i, s := range o.shares {
+		args = append(args, "-virtfs", fmt.Sprintf("local,path=%s,mount_tag=share%d,security_model=passthrough,multidevs=remap", s, i))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	cmd.Stdin = nil
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	cmd.Stderr = os.Stderr
+	logf("booting Linux %s under QEMU/TCG", img.version)
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	status, scanErr := scanConsole(out, os.Stdout, cancel)
+	waitErr := cmd.Wait()
+	switch {
+	case errors.Is(scanErr, errLockup):
+		return 0, scanErr
+	case status >= 0:
+		logf("guest finished in %s with status %d", time.Since(start).Round(time.Second), status)
+		return status, nil
+	case ctx.Err() != nil:
+		return 0, fmt.Errorf("timed out after %s without the command's status (raise -timeout?)", o.timeout)
+	default:
+		return 0, fmt.Errorf("guest stopped without the command's status: %v", waitErr)
+	}
+}
+
+// scanConsole copies the console to w, returns the command's status (or -1)
+// and errLockup when the guest reports a soft lockup.
+func scanConsole(r io.Reader, w io.Writer, stop func()) (int, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	status := -1
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if s, ok := parseStatus(line); ok {
+			status = s
+			continue
+		}
+		fmt.Fprintln(w, line)
+		if strings.Contains(line, "watchdog: BUG: soft lockup") {
+			stop()
+			return status, errLockup
+		}
+	}
+	return status, sc.Err()
+}
+
+// parseStatus recognises the marker line printed by the guest.
+func parseStatus(line string) (int, bool) {
+	i := strings.Index(line, marker)
+	if i < 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(line[i+len(marker):]))
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
+// writeStage2 writes the script the guest runs inside its new root.
+func writeStage2(dir string, o options, img *kernelImage) error {
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n")
+	b.WriteString(stage2Prologue)
+	for i, s := range o.shares {
+		fmt.Fprintf(&b, "mkdir -p %q && mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 share%d %q\n", s, i, s)
+	}
+	fmt.Fprintf(&b, "cd %q || exit 1\n", o.workdir)
+	b.WriteString("/bin/sh /vmrun/cmd.sh\n")
+	fmt.Fprintf(&b, "echo \"%s$?\"\n", marker)
+	if err := os.WriteFile(filepath.Join(dir, "stage2.sh"), []byte(b.String()), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "cmd.sh"), []byte(o.command+"\n"), 0o644)
+}
+
+// stage2Prologue prepares the guest's root: file systems the tools expect.
+const stage2Prologue = `export PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root
+mount -t tmpfs -o size=75% tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /dev/shm
+mount -t bpf bpf /sys/fs/bpf
+mount -t tracefs tracefs /sys/kernel/tracing
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mkdir -p /var/lib/docker /var/run
+ip link set lo up
+echo 1 > /proc/sys/kernel/sysrq
+`
