@@ -19,7 +19,10 @@ OUT := $(CURDIR)/.build
 BPF_OBJ := $(OUT)/amd64.bpf.o
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps ig build run test test-unit test-bpf export inspect clean
+KERNELS ?= 5.10 6.1 6.12
+VM := $(BIN)/vm
+
+.PHONY: all deps ig vm build run test test-unit test-bpf test-integration export inspect clean
 
 all: build
 
@@ -37,21 +40,39 @@ $(IG): tools/ig/go.mod tools/ig/go.sum
 
 # The image embeds the BPF objects for amd64 and arm64 and the wasm module;
 # $(OUT) keeps the objects so that tests load exactly what the image holds.
+vm: $(VM)
+
+$(VM): $(wildcard vm/*.go) vm/go.mod
+	@mkdir -p $(BIN)
+	cd vm && go build -o $(VM) .
+
 build: deps $(IG)
 	@mkdir -p $(OUT)
 	$(SUDO) env "PATH=$(PATH)" CLANG=$(CLANG) LLVM_STRIP=$(LLVM_STRIP) \
 		$(IG) image build --local -o $(OUT) -t $(IMAGE) .
 
-run: build
+run: build $(VM)
 	@scripts/run.sh $(IMAGE) $(ARGS)
 
-test: build test-unit test-bpf
+test: build test-unit test-bpf test-integration
 
 test-unit:
 	cd go && go test ./...
 
 test-bpf:
 	cd test && $(SUDO) env "PATH=$(PATH)" go test -count=1 -v ./bpf/ -object $(BPF_OBJ)
+
+# The integration tests run ig and dockerd, which this host's kernel may not
+# allow: they run inside each Debian kernel of $(KERNELS) under QEMU.
+test-integration: build $(VM)
+	cd test && go test -tags integration -c -o $(OUT)/integration.test ./integration/
+	cd test && go build -o $(OUT)/loadgen ./loadgen/
+	cd vm && go test ./...
+	@for k in $(KERNELS); do \
+		echo "=== integration tests on Linux $$k"; \
+		$(SUDO) $(VM) -kernel $$k -share $(CURDIR) -workdir $(CURDIR)/test/integration -- \
+			"$(OUT)/integration.test -test.v -test.count=1 -repo $(CURDIR) -image $(IMAGE) -loadgen $(OUT)/loadgen" || exit 1; \
+	done
 
 export: build
 	$(SUDO) $(IG) image export $(IMAGE) $(OUT)/trace_tcpretrans.tar

@@ -39,5 +39,5 @@ client_pid=$(docker inspect -f '{{.State.Pid}}' test-trace-tcpretrans)
 nsenter -t "$client_pid" -n tc qdisc add dev eth0 root netem drop 25%
 echo "demo: client container drops 25% of its packets; fetching http://$web_ip/ $fetches times" >&2
 docker exec test-trace-tcpretrans /bin/sh -c \
-	"for i in \$(seq $fetches); do wget -q -T 5 -O /dev/null http://$web_ip/big.bin; done" || true
+	"for i in \$(seq $fetches); do timeout 20 wget -q -O /dev/null http://$web_ip/big.bin; done" || true
 sleep 2

@@ -25,6 +25,10 @@ check busybox busybox-static
 check dockerd docker.io
 check cpio cpio
 check depmod kmod
+check xz xz-utils
+check zstd zstd
+check nsenter util-linux
+check iptables iptables
 [ -f /usr/include/bpf/bpf_helpers.h ] || need_pkgs+=(libbpf-dev)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -54,7 +55,17 @@ func prepareKernel(cache string, k kernel) (*kernelImage, error) {
 	}
 	ready := filepath.Join(dir, "ready")
 	if b, err := os.ReadFile(ready); err == nil {
-		return imageAt(dir, strings.TrimSpace(string(b)))
+		img, err := imageAt(dir, strings.TrimSpace(string(b)))
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(img.initrd); err != nil {
+			logf("building initramfs for %s", img.version)
+			if err := buildInitrd(img, filepath.Join(dir, "initrd-build")); err != nil {
+				return nil, err
+			}
+		}
+		return img, nil
 	}
 
 	apt, err := aptFor(dir, k.suite)
@@ -118,8 +129,14 @@ func imageAt(dir, version string) (*kernelImage, error) {
 		version: version,
 		vmlinuz: filepath.Join(dir, "root/boot/vmlinuz-"+version),
 		modules: mods,
-		initrd:  filepath.Join(dir, "initrd.gz"),
+		// Named after its contents, so that a changed init is rebuilt.
+		initrd: filepath.Join(dir, initrdName()),
 	}, nil
+}
+
+func initrdName() string {
+	sum := sha256.Sum256([]byte(initScript + strings.Join(initrdModules, " ")))
+	return fmt.Sprintf("initrd-%x.gz", sum[:6])
 }
 
 // aptFor returns a runner of apt commands on a private state for suite, so
@@ -231,9 +248,9 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 vmrun /mnt/root/vmrun 
 mount -o move /proc /mnt/root/proc
 mount -o move /sys /mnt/root/sys
 mount -o move /dev /mnt/root/dev
-chroot /mnt/root /bin/sh /vmrun/stage2.sh
-echo o > /mnt/root/proc/sysrq-trigger
-sleep 10
+# switch_root, not chroot: the kernel's usermode helpers (modprobe for
+# module autoloading) run in the root of PID 1.
+exec switch_root /mnt/root /bin/sh /vmrun/stage2.sh
 `
 
 // buildInitrd writes a gzip'd cpio with busybox, the init script and the

@@ -104,7 +104,9 @@ func TestGuideTable(t *testing.T) {
 		t.Logf("table: %s", l)
 	}
 	header := strings.Fields(lines[0])
-	assert.Equal(t, []string{"RUNTIME.CONTAINERNAME", "SRC", "DST", "COMM", "PID", "TID", "STATE", "REASON", "TCPFLAGS", "TYPE", "TIMESTAMP"}, header)
+	for _, col := range []string{"RUNTIME.CONTAINERNAME", "SRC", "DST", "COMM", "PID", "TID", "STATE", "REASON", "TCPFLAGS", "TYPE"} {
+		assert.Contains(t, header, col)
+	}
 	require.NotEmpty(t, row, "a RETRANS row of the client container")
 	assert.Contains(t, row, "wget")
 	found := false

@@ -230,5 +230,5 @@ func LossyClient(t *testing.T, name string, pct int) {
 func Fetch(t *testing.T, container, url string, n int) {
 	t.Helper()
 	_ = exec.Command("docker", "exec", container, "/bin/sh", "-c",
-		fmt.Sprintf("for i in $(seq %d); do wget -q -T 5 -O /dev/null %s; done", n, url)).Run()
+		fmt.Sprintf("for i in $(seq %d); do timeout 20 wget -q -O /dev/null %s; done", n, url)).Run()
 }
