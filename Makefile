@@ -4,6 +4,8 @@
 #   make test    unit tests, BPF tests on this kernel, integration tests
 #   make build   build the gadget image $(IMAGE) with bin/ig
 #   make deps    install build and test dependencies (idempotent)
+#   make bench   benchmark against the floor, BCC, bpftrace (and COMPARE_IMAGE):
+#                writes bench/results/REPORT.md, bench.png and raw.json
 
 IG_VERSION ?= v0.50.1
 IMAGE ?= trace_tcpretrans:latest
@@ -22,7 +24,21 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 KERNELS ?= 5.10 6.1 6.12
 VM := $(BIN)/vm
 
-.PHONY: all deps ig vm build run test test-unit test-bpf test-integration export inspect clean
+# make bench: runs per configuration, seconds per native run and per VM run,
+# workload levels (streams:1-in-N drop:SYNs per second), the VM's kernel, an
+# optional image from ig's local store to compare with, and the lock that
+# serializes VM boots on this machine.
+BENCH_RUNS ?= 3
+BENCH_SECONDS ?= 20
+BENCH_VM_SECONDS ?= 10
+BENCH_NATIVE_LEVELS ?= 8:50:0
+BENCH_VM_LEVELS ?= 2:50:0,8:20:100,16:10:400
+BENCH_KERNEL ?= 6.1
+BENCH_VM ?= 1
+COMPARE_IMAGE ?=
+VM_LOCK ?= /tmp/vm.lock
+
+.PHONY: all deps ig vm build run test test-unit test-bpf test-integration export inspect clean bench
 
 all: build
 
@@ -70,9 +86,17 @@ test-integration: build $(VM)
 	cd vm && go test ./...
 	@for k in $(KERNELS); do \
 		echo "=== integration tests on Linux $$k"; \
+		start=$$(date +%s); \
 		$(SUDO) $(VM) -kernel $$k -share $(CURDIR) -workdir $(CURDIR)/test/integration -- \
 			"$(OUT)/integration.test -test.v -test.count=1 -repo $(CURDIR) -image $(IMAGE) -loadgen $(OUT)/loadgen" || exit 1; \
+		echo "=== integration tests on Linux $$k passed in $$(( $$(date +%s) - start )) s"; \
 	done
+
+bench: build $(VM)
+	$(SUDO) env "PATH=$(PATH)" IMAGE=$(IMAGE) COMPARE_IMAGE=$(COMPARE_IMAGE) CLANG=$(CLANG) \
+		BENCH_RUNS=$(BENCH_RUNS) BENCH_SECONDS=$(BENCH_SECONDS) BENCH_VM_SECONDS=$(BENCH_VM_SECONDS) \
+		BENCH_NATIVE_LEVELS=$(BENCH_NATIVE_LEVELS) BENCH_VM_LEVELS=$(BENCH_VM_LEVELS) \
+		BENCH_KERNEL=$(BENCH_KERNEL) BENCH_VM=$(BENCH_VM) VM_LOCK=$(VM_LOCK) bench/run.sh
 
 export: build
 	$(SUDO) $(IG) image export $(IMAGE) $(OUT)/trace_tcpretrans.tar

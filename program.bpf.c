@@ -75,17 +75,20 @@ enum tcp_flags_set : __u8 {
 };
 
 struct event {
+	// Visible fields in the order of the guide's columns; ig appends the
+	// formatted timestamp last.
 	gadget_timestamp timestamp_raw;
 	gadget_netns_id netns_id;
-	struct gadget_process proc;
 
 	struct gadget_l4endpoint_t src;
 	struct gadget_l4endpoint_t dst;
 
+	struct gadget_process proc;
+
 	enum tcpretrans_state state_raw;
+	enum tcpretrans_reason reason_raw;
 	enum tcp_flags_set tcpflags_raw;
 	enum tcpretrans_type type_raw;
-	enum tcpretrans_reason reason_raw;
 	gadget_errno error_raw;
 
 	__u32 seq;
@@ -102,18 +105,24 @@ struct event {
 	__u32 total_retrans;
 };
 
-// Parameters (gadget.yaml gives their keys and defaults).
-const volatile bool include_loss = true;
-GADGET_PARAM(include_loss);
+// What the user asked for with --loss, --synack, --failed and --family. The
+// wasm operator validates those parameters and writes this single entry when
+// the gadget starts (go/hook.Filters has the same layout); until it has, no
+// event is emitted.
+struct config {
+	__u8 ready;
+	__u8 loss;
+	__u8 synack;
+	__u8 failed;
+	__u32 family;
+};
 
-const volatile bool include_synack = true;
-GADGET_PARAM(include_synack);
-
-const volatile bool include_failed = false;
-GADGET_PARAM(include_failed);
-
-const volatile __u32 family_filter = 0;
-GADGET_PARAM(family_filter);
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct config);
+} tcpretrans_config SEC(".maps");
 
 // The TCP write timer's callback, whose expiry marks a tail loss probe.
 extern void tcp_write_timer __ksym __weak;
@@ -134,6 +143,15 @@ struct trace_event_raw_tcp_event_sk_skb___old {
 	const void *skbaddr;
 	const void *skaddr;
 } __attribute__((preserve_access_index));
+
+// config_get returns the user's filters, or NULL before they are written.
+static __always_inline const struct config *config_get(void)
+{
+	__u32 zero = 0;
+	const struct config *cfg = bpf_map_lookup_elem(&tcpretrans_config, &zero);
+
+	return cfg && cfg->ready ? cfg : NULL;
+}
 
 // hz_guess infers CONFIG_HZ from jiffies_64 = INITIAL_JIFFIES + uptime * HZ.
 static __always_inline __u64 hz_guess(void)
@@ -267,13 +285,14 @@ static __always_inline enum tcpretrans_reason reason_of(const struct sock *sk,
 
 // should_discard applies family and process/container filters.
 static __always_inline bool should_discard(struct event *event,
-					   const struct sock *sk, int version)
+					   const struct sock *sk, int version,
+					   const struct config *cfg)
 {
 	struct gadget_socket_value *owner;
 
 	if (version == 0)
 		return true;
-	if (family_filter != 0 && family_filter != version)
+	if (cfg->family != 0 && cfg->family != version)
 		return true;
 
 	event->netns_id = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
@@ -303,9 +322,13 @@ static __always_inline int trace_sock(void *ctx, const struct sock *sk,
 				      const struct sk_buff *skb, int err,
 				      enum tcpretrans_type type)
 {
+	const struct config *cfg = config_get();
 	struct event *event;
 	int version;
 
+	if (!cfg || (type == LOSS && !cfg->loss) ||
+	    (type == RETRANS_FAILED && !cfg->failed))
+		return 0;
 	if (!sk || BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 
@@ -314,7 +337,7 @@ static __always_inline int trace_sock(void *ctx, const struct sock *sk,
 		return 0;
 
 	version = fill_endpoints(event, &sk->__sk_common);
-	if (should_discard(event, sk, version))
+	if (should_discard(event, sk, version, cfg))
 		goto discard;
 
 	event->state_raw = BPF_CORE_READ(sk, __sk_common.skc_state);
@@ -352,16 +375,12 @@ int ig_tcpretrans(void *ctx)
 		sk = BPF_CORE_READ(args, skaddr);
 	}
 
-	if (err != 0 && !include_failed)
-		return 0;
 	return trace_sock(ctx, sk, skb, err, err ? RETRANS_FAILED : RETRANS);
 }
 
 SEC("kprobe/tcp_send_loss_probe")
 int BPF_KPROBE(ig_tlp_kprobe, struct sock *sk)
 {
-	if (!include_loss)
-		return 0;
 	return trace_sock(ctx, sk, NULL, 0, LOSS);
 }
 
@@ -374,8 +393,7 @@ int ig_tlp_timer(struct trace_event_raw_timer_expire_entry *ctx)
 	const struct timer_list *timer;
 
 	// Every timer of the system passes here: compare first, read later.
-	if (ctx->function != (void *)&tcp_write_timer || !&tcp_write_timer ||
-	    !include_loss)
+	if (ctx->function != (void *)&tcp_write_timer || !&tcp_write_timer)
 		return 0;
 
 	timer = ctx->timer;
@@ -395,10 +413,11 @@ int ig_synack(struct trace_event_raw_tcp_retransmit_synack *ctx)
 {
 	const struct sock *sk = BPF_CORE_READ(ctx, skaddr);
 	const struct request_sock *req = BPF_CORE_READ(ctx, req);
+	const struct config *cfg = config_get();
 	struct event *event;
 	int version;
 
-	if (!include_synack || !sk || !req)
+	if (!cfg || !cfg->synack || !sk || !req)
 		return 0;
 
 	event = reserve_event(SYNACK);
@@ -406,7 +425,7 @@ int ig_synack(struct trace_event_raw_tcp_retransmit_synack *ctx)
 		return 0;
 
 	version = fill_endpoints(event, &req->__req_common);
-	if (should_discard(event, sk, version))
+	if (should_discard(event, sk, version, cfg))
 		goto discard;
 
 	event->state_raw = BPF_CORE_READ(req, __req_common.skc_state);

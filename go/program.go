@@ -1,6 +1,7 @@
-// The wasm operator of trace_tcpretrans: it validates --loss-probe-hook and
-// attaches exactly one of the two tcp_send_loss_probe programs. Its logic is
-// in package hook, which is tested natively.
+// The wasm operator of trace_tcpretrans: it validates the parameters,
+// attaches exactly one of the two tcp_send_loss_probe programs, and hands the
+// event filters to the BPF programs. Its logic is in package hook, which is
+// tested natively.
 package main
 
 import (
@@ -9,14 +10,27 @@ import (
 	"trace_tcpretrans/go/hook"
 )
 
+// filters is validated in gadgetPreStart and written in gadgetStart, once
+// the BPF map exists.
+var filters hook.Filters
+
 //go:wasmexport gadgetPreStart
 func gadgetPreStart() int32 {
-	value, err := api.GetParamValue(hook.ParamKey, 64)
-	if err != nil {
-		api.Errorf("reading --%s: %s", hook.ParamKey, err)
+	values := map[string]string{}
+	for _, key := range []string{hook.ParamKey, hook.LossKey, hook.SynackKey, hook.FailedKey, hook.FamilyKey} {
+		v, err := api.GetParamValue(key, 64)
+		if err != nil {
+			api.Errorf("reading --%s: %s", key, err)
+			return 1
+		}
+		values[key] = v
+	}
+	var err error
+	if filters, err = hook.ParseFilters(values); err != nil {
+		api.Errorf("%s", err)
 		return 1
 	}
-	requested, err := hook.Parse(value)
+	requested, err := hook.Parse(values[hook.ParamKey])
 	if err != nil {
 		api.Errorf("%s", err)
 		return 1
@@ -37,6 +51,21 @@ func gadgetPreStart() int32 {
 		}
 	}
 	api.Debugf("tcp_send_loss_probe hooked with %s (requested %s)", chosen, requested)
+	return 0
+}
+
+//go:wasmexport gadgetStart
+func gadgetStart() int32 {
+	m, err := api.GetMap(hook.ConfigMap)
+	if err != nil {
+		api.Errorf("finding the BPF map %s: %s", hook.ConfigMap, err)
+		return 1
+	}
+	if err := m.Put(uint32(0), filters); err != nil {
+		api.Errorf("writing the filters (%s) to %s: %s", filters, hook.ConfigMap, err)
+		return 1
+	}
+	api.Debugf("filters: %s", filters)
 	return 0
 }
 

@@ -121,7 +121,10 @@ func boot(o options, img *kernelImage) (int, error) {
 		"-accel", "tcg,thread=multi", "-cpu", "max",
 		"-m", strconv.Itoa(o.mem), "-smp", strconv.Itoa(o.cpus),
 		"-kernel", img.vmlinuz, "-initrd", img.initrd,
-		"-append", "console=ttyS0 loglevel=4 panic=-1 rdinit=/init",
+		// Under TCG a guest CPU can spend tens of seconds in the verifier
+		// for one of ig's large programs; watchdog_thresh=60 reports a
+		// soft lockup only after 120 s, so that what is reported is a hang.
+		"-append", "console=ttyS0 loglevel=4 panic=-1 rdinit=/init watchdog_thresh=60",
 		"-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
 		"-virtfs", "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap",
 		"-virtfs", "local,path=" + img.modules + ",mount_tag=modules,security_model=passthrough,readonly=on,multidevs=remap",

@@ -74,7 +74,7 @@ func Parse(value string) (Mode, error) {
 	for i, m := range Modes {
 		names[i] = string(m)
 	}
-	return "", fmt.Errorf("invalid value %q for --%s: allowed values are %s",
+	return "", fmt.Errorf("invalid value '%s' for --%s: allowed values are %s",
 		value, ParamKey, strings.Join(names, ", "))
 }
 

@@ -21,7 +21,7 @@ func TestParseAcceptsEveryMode(t *testing.T) {
 func TestParseRejectsUnknownValue(t *testing.T) {
 	_, err := Parse("fentry")
 	require.Error(t, err)
-	assert.Equal(t, `invalid value "fentry" for --loss-probe-hook: allowed values are auto, kprobe, timer`, err.Error())
+	assert.Equal(t, `invalid value 'fentry' for --loss-probe-hook: allowed values are auto, kprobe, timer`, err.Error())
 }
 
 func TestChoose(t *testing.T) {
@@ -59,4 +59,33 @@ func TestChoose(t *testing.T) {
 func TestConfigDisablesTheOtherProgram(t *testing.T) {
 	assert.Equal(t, map[string]string{"programs.ig_tlp_timer.attach_to": Disabled}, Config(Kprobe))
 	assert.Equal(t, map[string]string{"programs.ig_tlp_kprobe.attach_to": Disabled}, Config(Timer))
+}
+
+func TestParseFiltersDefaults(t *testing.T) {
+	f, err := ParseFilters(map[string]string{})
+	require.NoError(t, err)
+	assert.Equal(t, Filters{Ready: 1, Loss: 1, Synack: 1, Failed: 0, Family: 0}, f)
+	assert.Equal(t, []byte{1, 1, 1, 0, 0, 0, 0, 0}, f.Bytes(), "the layout of struct config")
+}
+
+func TestParseFiltersValues(t *testing.T) {
+	f, err := ParseFilters(map[string]string{LossKey: "false", SynackKey: "0", FailedKey: "true", FamilyKey: "6"})
+	require.NoError(t, err)
+	assert.Equal(t, Filters{Ready: 1, Loss: 0, Synack: 0, Failed: 1, Family: 6}, f)
+	assert.Equal(t, []byte{1, 0, 0, 1, 6, 0, 0, 0}, f.Bytes())
+	assert.Equal(t, "loss=false synack=false failed=true family=6", f.String())
+}
+
+func TestParseFiltersRejectsBadValues(t *testing.T) {
+	cases := map[string]string{
+		FamilyKey: "invalid value '5' for --family: allowed values are 0, 4, 6 (0 for both IP versions)",
+		LossKey:   "invalid value '5' for --loss: allowed values are true, false",
+		SynackKey: "invalid value '5' for --synack: allowed values are true, false",
+		FailedKey: "invalid value '5' for --failed: allowed values are true, false",
+	}
+	for key, want := range cases {
+		_, err := ParseFilters(map[string]string{key: "5"})
+		require.Error(t, err, key)
+		assert.Equal(t, want, err.Error())
+	}
 }

@@ -57,6 +57,16 @@ func (e Event) String() string {
 		e.Ssthresh, e.PacketsOut, e.RetransOut, e.LostOut, e.TotalRetrans, e.Backoff, e.Error, e.Comm, e.Pid)
 }
 
+// Filters is the entry of the tcpretrans_config map that the wasm operator
+// writes from --loss, --synack, --failed and --family (go/hook.Filters).
+type Filters struct {
+	Ready, Loss, Synack, Failed uint8
+	Family                      uint32
+}
+
+// DefaultFilters are the parameters' defaults.
+var DefaultFilters = Filters{Loss: 1, Synack: 1}
+
 // Gadget is the loaded and attached BPF object.
 type Gadget struct {
 	Coll   *ebpf.Collection
@@ -69,7 +79,9 @@ type Gadget struct {
 
 // Options change what is loaded; the zero value is the gadget's defaults.
 type Options struct {
-	Vars     map[string]any // constants (GADGET_PARAM and IG's filters)
+	Vars     map[string]any // constants (IG's filters)
+	Filters  *Filters       // the parameters' map entry; nil: the defaults
+	NoConfig bool           // leave the map entry unwritten, as before ig writes it
 	NoAttach []string       // programs to load but not attach
 	SkipLoad []string       // programs to leave out entirely
 }
@@ -133,6 +145,15 @@ func LoadGadget(t *testing.T, opts Options) *Gadget {
 		}
 		l := attach(t, p, coll.Programs[name])
 		t.Cleanup(func() { l.Close() })
+	}
+
+	if !opts.NoConfig {
+		f := DefaultFilters
+		if opts.Filters != nil {
+			f = *opts.Filters
+		}
+		f.Ready = 1
+		require.NoError(t, coll.Maps["tcpretrans_config"].Put(uint32(0), f), "writing the filters")
 	}
 
 	g.reader, err = ringbuf.NewReader(coll.Maps["events"])

@@ -26,6 +26,12 @@ func with(vars map[string]any) Options {
 	return o
 }
 
+func withFilters(f Filters) Options {
+	o := defaults
+	o.Filters = &f
+	return o
+}
+
 var (
 	lo4 = netip.MustParseAddr("127.0.0.1")
 	lo6 = netip.MustParseAddr("::1")
@@ -140,6 +146,27 @@ func TestSYNRetransmitIPv4(t *testing.T) {
 	assert.GreaterOrEqual(t, syn[1].Backoff, syn[0].Backoff)
 	assert.GreaterOrEqual(t, syn[1].RTO, syn[0].RTO)
 	assert.Equal(t, syn[0].TotalRetrans+1, syn[1].TotalRetrans)
+}
+
+// Until the wasm operator has written the user's filters, the programs emit
+// nothing: no event escapes a filter that is not applied yet.
+func TestNothingBeforeFiltersAreWritten(t *testing.T) {
+	ns := NewNetns(t)
+	ns.Nft(t, fmt.Sprintf(dropSYN, 9015))
+	o := defaults
+	o.NoConfig = true
+	g := LoadGadget(t, o)
+
+	connectRaw(t, ns, netip.AddrPortFrom(lo4, 9015), unix.AF_INET, 0)
+	before := g.Collect(t, 1500*time.Millisecond, nil)
+	assert.Empty(t, before, "events before the filters are written")
+
+	f := DefaultFilters
+	f.Ready = 1
+	require.NoError(t, g.Coll.Maps["tcpretrans_config"].Put(uint32(0), f))
+	after := g.Collect(t, 5*time.Second, atLeast(1, to(9015)))
+	dump(t, after)
+	assert.NotEmpty(t, filter(after, to(9015)), "the next SYN retransmission, once the filters are written")
 }
 
 func TestSYNRetransmitIPv6(t *testing.T) {
@@ -387,7 +414,7 @@ func TestFailedRetransmitsHiddenByDefault(t *testing.T) {
 func TestFailedRetransmitsReportedWithFlag(t *testing.T) {
 	ns := NewNetns(t)
 	ns.Nft(t, failRules)
-	g := LoadGadget(t, with(map[string]any{"include_failed": true}))
+	g := LoadGadget(t, withFilters(Filters{Loss: 1, Synack: 1, Failed: 1}))
 	connectRaw(t, ns, netip.AddrPortFrom(lo4, 9007), unix.AF_INET, 0)
 	connectRaw(t, ns, netip.AddrPortFrom(lo4, 9008), unix.AF_INET, 0)
 
@@ -420,7 +447,7 @@ func TestFamilyFilter(t *testing.T) {
 		tcp dport { 9009, 9010 } tcp flags & (syn|ack) == syn drop
 	}
 }`)
-	g := LoadGadget(t, with(map[string]any{"family_filter": uint32(6)}))
+	g := LoadGadget(t, withFilters(Filters{Loss: 1, Synack: 1, Family: 6}))
 	connectRaw(t, ns, netip.AddrPortFrom(lo4, 9009), unix.AF_INET, 0)
 	connectRaw(t, ns, netip.AddrPortFrom(lo6, 9010), unix.AF_INET6, 0)
 
@@ -440,7 +467,7 @@ func TestLossAndSYNACKCanBeTurnedOff(t *testing.T) {
 		tcp dport 9013 ip length > 200 numgen random mod 2 == 0 drop
 	}
 }`)
-	g := LoadGadget(t, with(map[string]any{"include_loss": false, "include_synack": false}))
+	g := LoadGadget(t, withFilters(Filters{}))
 	ln := ns.Listen(t, "tcp4", "127.0.0.1:9011")
 	_ = ln
 	data := ns.Listen(t, "tcp4", "127.0.0.1:9013")

@@ -176,6 +176,23 @@ func (g *IG) WaitEvents(t *testing.T, timeout time.Duration, done func([]map[str
 	}
 }
 
+// WaitLines waits until done holds for the output lines, or timeout.
+func (g *IG) WaitLines(t *testing.T, timeout time.Duration, done func([]string) bool) []string {
+	t.Helper()
+	end := time.Now().Add(timeout)
+	for {
+		lines := g.Lines()
+		if done(lines) || time.Now().After(end) {
+			return lines
+		}
+		select {
+		case <-g.done:
+			return g.Lines()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 // get reads a dotted path such as "proc.comm" from a JSON event.
 func get(ev map[string]any, path string) any {
 	var cur any = ev
