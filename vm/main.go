@@ -40,6 +40,7 @@ type options struct {
 	kernel  string
 	mem     int
 	cpus    int
+	tcg     string
 	timeout time.Duration
 	cache   string
 	shares  shares
@@ -52,6 +53,10 @@ func main() {
 	flag.StringVar(&o.kernel, "kernel", "6.1", "Debian kernel: "+strings.Join(kernelNames(), ", "))
 	flag.IntVar(&o.mem, "mem", 3072, "guest memory in MiB")
 	flag.IntVar(&o.cpus, "cpus", 2, "guest CPUs")
+	// Multi-threaded TCG was seen to hang guests inside ig (both CPUs
+	// soft-locked while it attached its programs); one thread for all
+	// guest CPUs has not been seen to.
+	flag.StringVar(&o.tcg, "tcg-threads", "single", "QEMU TCG threading: single or multi")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "time limit for one boot and the command")
 	flag.StringVar(&o.cache, "cache", "/var/cache/trace_tcpretrans/vm", "where kernels and initramfs images are kept")
 	flag.Var(&o.shares, "share", "host directory shared read-write at the same path (repeatable)")
@@ -77,6 +82,9 @@ func logf(format string, args ...any) {
 func run(o options) (int, error) {
 	if os.Geteuid() != 0 {
 		return 0, errors.New("must run as root (9p passthrough of the root filesystem)")
+	}
+	if o.tcg != "single" && o.tcg != "multi" {
+		return 0, fmt.Errorf("unknown -tcg-threads %q: use single or multi", o.tcg)
 	}
 	k, ok := kernels[o.kernel]
 	if !ok {
@@ -118,7 +126,7 @@ func boot(o options, img *kernelImage) (int, error) {
 	}
 
 	args := []string{
-		"-accel", "tcg,thread=multi", "-cpu", "max",
+		"-accel", "tcg,thread=" + o.tcg, "-cpu", "max",
 		"-m", strconv.Itoa(o.mem), "-smp", strconv.Itoa(o.cpus),
 		"-kernel", img.vmlinuz, "-initrd", img.initrd,
 		// Under TCG a guest CPU can spend tens of seconds in the verifier

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -221,7 +222,9 @@ func TestFilterAndFields(t *testing.T) {
 		assert.Equal(t, "127.0.0.1:9001", f[0])
 		assert.Equal(t, "SYN_RTO", f[1], "only rows that pass -F")
 		assert.Equal(t, "RETRANS", f[2])
-		assert.Equal(t, "1000", f[3], "initial SYN RTO in ms")
+		backoff, err := strconv.Atoi(f[4])
+		require.NoError(t, err, "backoff %q", f[4])
+		assert.Equal(t, strconv.Itoa(1000<<backoff), f[3], "SYN RTO in ms: 1 s, doubled on each backoff")
 		assert.Equal(t, "0", f[5], "no RTT sample before the handshake")
 	}
 }
