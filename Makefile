@@ -103,8 +103,8 @@ export: build
 	@echo "wrote $(OUT)/trace_tcpretrans.tar"
 
 inspect: build
-	$(SUDO) $(IG) image inspect $(IMAGE) --verify-image=false --extra-info=ebpf.sections
-	$(SUDO) $(IG) image inspect $(IMAGE) --verify-image=false --extra-info=oci.metadata
+	$(SUDO) $(IG) image inspect $(IMAGE) --verify-image=false --auto-mount-filesystems --extra-info=ebpf.sections
+	$(SUDO) $(IG) image inspect $(IMAGE) --verify-image=false --auto-mount-filesystems --extra-info=oci.metadata
 
 clean:
 	rm -rf $(OUT)

@@ -3,9 +3,11 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -265,19 +267,59 @@ func TestLossProbeHooks(t *testing.T) {
 	}
 }
 
-// assertDetached checks that none of the gadget's programs is left.
+var gadgetPrograms = []string{"ig_tcpretrans", "ig_tlp_kprobe", "ig_tlp_timer", "ig_synack"}
+
+// assertDetached checks that none of the gadget's programs, and not its
+// config map (names are cut to 15 characters by the kernel), is left.
 func assertDetached(t *testing.T) {
 	t.Helper()
 	out := sh(t, "bpftool prog show")
-	for _, p := range []string{"ig_tcpretrans", "ig_tlp_kprobe", "ig_tlp_timer", "ig_synack"} {
+	for _, p := range gadgetPrograms {
 		assert.NotContains(t, out, "name "+p, "program %s left after ig exited", p)
 	}
+	assert.NotContains(t, sh(t, "bpftool map show"), "name tcpretrans_conf", "config map left after ig exited")
 }
 
+type bpfObject struct {
+	ID     int    `json:"id"`
+	Name   string `json:"name"`
+	ProgID int    `json:"prog_id"`
+}
+
+func bpftoolJSON(t *testing.T, what string) []bpfObject {
+	t.Helper()
+	var objs []bpfObject
+	require.NoError(t, json.Unmarshal([]byte(sh(t, "bpftool -j "+what+" show")), &objs), what)
+	return objs
+}
+
+// After ig exits, no program, link or map of the gadget remains.
 func TestCleanDetach(t *testing.T) {
 	ig := StartIG(t, "--host")
+	ours := map[int]bool{}
+	for _, p := range bpftoolJSON(t, "prog") {
+		if slices.Contains(gadgetPrograms, p.Name) {
+			ours[p.ID] = true
+		}
+	}
+	links := 0
+	for _, l := range bpftoolJSON(t, "link") {
+		if ours[l.ProgID] {
+			links++
+		}
+	}
+	t.Logf("while running: %d programs of the gadget, %d BPF links to them", len(ours), links)
+	require.GreaterOrEqual(t, len(ours), 3, "the tracepoint programs and one loss-probe program")
+	// Kernels before 5.15 attach perf events without BPF links: links may be 0.
+
 	ig.Stop(t)
 	assertDetached(t)
+	for _, l := range bpftoolJSON(t, "link") {
+		assert.False(t, ours[l.ProgID], "link %d to program %d left after ig exited", l.ID, l.ProgID)
+	}
+	for _, p := range bpftoolJSON(t, "prog") {
+		assert.False(t, ours[p.ID], "program %d (%s) left after ig exited", p.ID, p.Name)
+	}
 }
 
 func TestBadParams(t *testing.T) {

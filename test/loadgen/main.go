@@ -143,22 +143,29 @@ func synFlood(ctx context.Context, host string, port, rate int, hold time.Durati
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	addr := net.JoinHostPort(host, fmt.Sprint(port))
+	// Ticks missed while the machine is busy are caught up, so that the
+	// rate holds under load (as long as connections can be opened).
+	start := time.Now()
+	var opened int64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		attempts.Add(1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cctx, cancel := context.WithTimeout(context.Background(), hold)
-			defer cancel()
-			var d net.Dialer
-			if c, err := d.DialContext(cctx, "tcp", addr); err == nil {
-				c.Close()
-			}
-		}()
+		due := int64(time.Since(start).Seconds() * float64(rate))
+		for ; opened < due; opened++ {
+			attempts.Add(1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cctx, cancel := context.WithTimeout(context.Background(), hold)
+				defer cancel()
+				var d net.Dialer
+				if c, err := d.DialContext(cctx, "tcp", addr); err == nil {
+					c.Close()
+				}
+			}()
+		}
 	}
 }
