@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Tool is a tracer under test.
+type Tool interface {
+	Start() error
+	Counts() Counts
+	Pid() int // 0 for the in-process loader
+	Stop() string
+	// HookOf tells which hook a program of this tool (seen by bpftool) is on.
+	HookOf(p ProgStat) string
+}
+
+// ---- the gadget's object loaded in this process (native runs) ----
+
+type objectTool struct {
+	name, path string
+	drain      bool
+	batched    bool
+	obj        *Object
+}
+
+func (t *objectTool) Start() (err error) {
+	t.obj, err = loadObjectMode(t.name, t.path, t.drain, t.batched)
+	return err
+}
+func (t *objectTool) Counts() Counts { return t.obj.snapshot() }
+func (t *objectTool) Pid() int       { return 0 }
+func (t *objectTool) Stop() string {
+	if t.obj != nil {
+		t.obj.Close()
+	}
+	return ""
+}
+func (t *objectTool) HookOf(p ProgStat) string {
+	if h, ok := t.obj.IDs[p.ID]; ok {
+		return h
+	}
+	return ""
+}
+
+// ---- external tools: ig, BCC, bpftrace ----
+
+type procTool struct {
+	label   string
+	argv    []string
+	env     []string
+	ready   func(line string) bool // a line that says the tool is attached
+	classify func(line string, c *Counts)
+	lostRe  *regexp.Regexp
+	progNames map[string]string // program name (as bpftool shows it) -> hook
+	waitName  string            // ready once bpftool shows a program of this name
+
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	counts  Counts
+	readyCh chan struct{}
+	once    sync.Once
+	done    chan struct{}
+	tail    []string
+}
+
+func (t *procTool) Pid() int { return t.cmd.Process.Pid }
+
+func (t *procTool) Counts() Counts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.counts
+}
+
+func (t *procTool) HookOf(p ProgStat) string {
+	if h, ok := t.progNames[p.Name]; ok {
+		return h
+	}
+	n := strings.ToLower(p.Name)
+	switch {
+	case strings.Contains(n, "synack"):
+		return "retransmit_synack"
+	case strings.Contains(n, "tlp") || strings.Contains(n, "loss"):
+		return "tlp"
+	case strings.Contains(n, "retrans") || strings.HasPrefix(n, "tracepoint__tcp"):
+		return "retransmit_skb"
+	}
+	return ""
+}
+
+func (t *procTool) scan(r io.Reader, isErr bool) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if t.ready != nil && t.ready(line) {
+			t.once.Do(func() { close(t.readyCh) })
+		}
+		t.mu.Lock()
+		if m := t.lostRe.FindStringSubmatch(line); m != nil {
+			n, _ := strconv.ParseInt(m[1], 10, 64)
+			t.counts.Lost += n
+		} else if !isErr {
+			t.classify(line, &t.counts)
+		}
+		if isErr || !strings.HasPrefix(line, "{") {
+			t.tail = append(t.tail, line)
+			if len(t.tail) > 40 {
+				t.tail = t.tail[1:]
+			}
+		}
+		t.mu.Unlock()
+	}
+}
+
+func (t *procTool) Start() error {
+	t.readyCh = make(chan struct{})
+	t.done = make(chan struct{})
+	t.cmd = exec.Command(t.argv[0], t.argv[1:]...)
+	t.cmd.Env = append(os.Environ(), t.env...)
+	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	so, err := t.cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	se, err := t.cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	if err := t.cmd.Start(); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); t.scan(so, false) }()
+	go func() { defer wg.Done(); t.scan(se, true) }()
+	go func() { wg.Wait(); _ = t.cmd.Wait(); close(t.done) }()
+	if t.waitName != "" {
+		t.pollPrograms(t.waitName)
+	}
+	select {
+	case <-t.readyCh:
+	case <-t.done:
+		return fmt.Errorf("%s exited before attaching: %s", t.label, strings.Join(t.tail, "\n"))
+	case <-time.After(10 * time.Minute):
+		t.Stop()
+		return fmt.Errorf("%s did not attach within 10 minutes", t.label)
+	}
+	time.Sleep(2 * time.Second)
+	return nil
+}
+
+// Stop interrupts the tool and returns the last lines of its output.
+func (t *procTool) Stop() string {
+	if t.cmd == nil || t.cmd.Process == nil {
+		return ""
+	}
+	_ = syscall.Kill(-t.cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-t.done:
+	case <-time.After(60 * time.Second):
+		_ = syscall.Kill(-t.cmd.Process.Pid, syscall.SIGKILL)
+		<-t.done
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.tail, "\n")
+}
+
+var (
+	reType = regexp.MustCompile(`"type":\s*"([A-Z_]+)"`)
+	reSegs = regexp.MustCompile(`"segs":\s*(\d+)`)
+	reTime = regexp.MustCompile(`^\d\d:\d\d:\d\d\s`)
+)
+
+// igTool runs `ig run IMAGE --host -o json`; progNames maps the image's
+// program names (from its object) to hooks, and ready is seen on bpftool.
+func igTool(ig, image string, progNames map[string]string) *procTool {
+	t := &procTool{
+		label:     "ig run " + image,
+		argv:      []string{ig, "run", image, "--verify-image=false", "--host", "-o", "json"},
+		lostRe:    regexp.MustCompile(`lost (\d+) samples`),
+		progNames: progNames,
+	}
+	t.classify = func(line string, c *Counts) {
+		if !strings.HasPrefix(line, "{") {
+			return
+		}
+		c.Events++
+		m := reType.FindStringSubmatch(line)
+		switch {
+		case m == nil || m[1] == "RETRANS":
+			c.Retrans++
+			if s := reSegs.FindStringSubmatch(line); s != nil {
+				n, _ := strconv.ParseInt(s[1], 10, 64)
+				c.RetransSegs += n
+			}
+		case m[1] == "LOSS":
+			c.Loss++
+		case m[1] == "SYNACK":
+			c.Synack++
+		}
+	}
+	return t
+}
+
+// waitPrograms makes an ig tool ready once bpftool shows the program on
+// the retransmission hook.
+func (t *procTool) waitPrograms(name string) { t.waitName = name }
+
+func (t *procTool) pollPrograms(name string) {
+	go func() {
+		for {
+			select {
+			case <-t.done:
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+			st, err := progStats()
+			if err != nil {
+				continue
+			}
+			for _, p := range st {
+				if p.Name == name {
+					t.once.Do(func() { close(t.readyCh) })
+					return
+				}
+			}
+		}
+	}()
+}
+
+func bccTool(bin, ksrc string) *procTool {
+	t := &procTool{
+		label:  "BCC tcpretrans",
+		argv:   []string{bin, "-l"},
+		env:    []string{"PYTHONUNBUFFERED=1", "BCC_KERNEL_SOURCE=" + ksrc},
+		ready:  func(l string) bool { return strings.HasPrefix(l, "Tracing retransmits") },
+		lostRe: regexp.MustCompile(`[Ll]ost (\d+) samples`),
+	}
+	t.classify = func(line string, c *Counts) {
+		if !reTime.MatchString(line) {
+			return
+		}
+		c.Events++
+		f := strings.Fields(line)
+		if len(f) >= 5 && f[4] == "L>" {
+			c.Loss++
+		} else {
+			c.Retrans++
+		}
+	}
+	return t
+}
+
+func bpftraceTool(bin, script string) *procTool {
+	t := &procTool{
+		label:  "bpftrace tcpretrans.bt",
+		argv:   []string{bin, "-B", "line", script},
+		env:    []string{"BPFTRACE_STRLEN=64"},
+		ready:  func(l string) bool { return strings.HasPrefix(l, "Tracing tcp retransmits") },
+		lostRe: regexp.MustCompile(`[Ll]ost (\d+) events`),
+	}
+	t.classify = func(line string, c *Counts) {
+		if reTime.MatchString(line) {
+			c.Events++
+			c.Retrans++
+		}
+	}
+	return t
+}
+
+// procCPU returns utime+stime of a process in seconds.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// procHWM returns the peak resident set size (VmHWM) in KiB.
+func procHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			v, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
