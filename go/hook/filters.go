@@ -1,8 +1,6 @@
 package hook
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,7 +19,8 @@ const (
 const ConfigMap = "tcpretrans_config"
 
 // Filters is the value of ConfigMap's only entry, laid out as program.bpf.c's
-// struct config: four bytes, then a 32-bit family.
+// struct config: four bytes, then a 32-bit family. The wasm API writes it
+// with encoding/binary in the host's byte order.
 type Filters struct {
 	Ready  uint8 // 1 once written; the BPF programs emit nothing before
 	Loss   uint8 // LOSS events of tail loss probes
@@ -74,13 +73,6 @@ func parseBool(key, value string, def bool) (uint8, error) {
 		return 1, nil
 	}
 	return 0, nil
-}
-
-// Bytes encodes the filters as the BPF map value, in the host's byte order.
-func (f Filters) Bytes() []byte {
-	var b bytes.Buffer
-	_ = binary.Write(&b, binary.NativeEndian, f)
-	return b.Bytes()
 }
 
 // String describes the filters for the log.

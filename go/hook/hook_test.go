@@ -1,6 +1,8 @@
 package hook
 
 import (
+	"bytes"
+	"encoding/binary"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -65,14 +67,14 @@ func TestParseFiltersDefaults(t *testing.T) {
 	f, err := ParseFilters(map[string]string{})
 	require.NoError(t, err)
 	assert.Equal(t, Filters{Ready: 1, Loss: 1, Synack: 1, Failed: 0, Family: 0}, f)
-	assert.Equal(t, []byte{1, 1, 1, 0, 0, 0, 0, 0}, f.Bytes(), "the layout of struct config")
+	assert.Equal(t, []byte{1, 1, 1, 0, 0, 0, 0, 0}, encode(f), "the layout of struct config")
 }
 
 func TestParseFiltersValues(t *testing.T) {
 	f, err := ParseFilters(map[string]string{LossKey: "false", SynackKey: "0", FailedKey: "true", FamilyKey: "6"})
 	require.NoError(t, err)
 	assert.Equal(t, Filters{Ready: 1, Loss: 0, Synack: 0, Failed: 1, Family: 6}, f)
-	assert.Equal(t, []byte{1, 0, 0, 1, 6, 0, 0, 0}, f.Bytes())
+	assert.Equal(t, []byte{1, 0, 0, 1, 6, 0, 0, 0}, encode(f))
 	assert.Equal(t, "loss=false synack=false failed=true family=6", f.String())
 }
 
@@ -88,4 +90,11 @@ func TestParseFiltersRejectsBadValues(t *testing.T) {
 		require.Error(t, err, key)
 		assert.Equal(t, want, err.Error())
 	}
+}
+
+// encode lays out f as the wasm API's Map.Put does (binary.Write, host order).
+func encode(f Filters) []byte {
+	var b bytes.Buffer
+	_ = binary.Write(&b, binary.NativeEndian, f)
+	return b.Bytes()
 }

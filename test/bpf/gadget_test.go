@@ -152,8 +152,7 @@ func LoadGadget(t *testing.T, opts Options) *Gadget {
 		if opts.Filters != nil {
 			f = *opts.Filters
 		}
-		f.Ready = 1
-		require.NoError(t, coll.Maps["tcpretrans_config"].Put(uint32(0), f), "writing the filters")
+		g.WriteFilters(t, f)
 	}
 
 	g.reader, err = ringbuf.NewReader(coll.Maps["events"])
@@ -161,6 +160,14 @@ func LoadGadget(t *testing.T, opts Options) *Gadget {
 	t.Cleanup(func() { g.reader.Close() })
 	go g.readLoop()
 	return g
+}
+
+// WriteFilters writes the parameters' map entry, marked ready, as the wasm
+// operator does when the gadget starts.
+func (g *Gadget) WriteFilters(t *testing.T, f Filters) {
+	t.Helper()
+	f.Ready = 1
+	require.NoError(t, g.Coll.Maps["tcpretrans_config"].Put(uint32(0), f), "writing the filters")
 }
 
 func attach(t *testing.T, p *ebpf.ProgramSpec, prog *ebpf.Program) link.Link {

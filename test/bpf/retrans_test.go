@@ -161,9 +161,7 @@ func TestNothingBeforeFiltersAreWritten(t *testing.T) {
 	before := g.Collect(t, 1500*time.Millisecond, nil)
 	assert.Empty(t, before, "events before the filters are written")
 
-	f := DefaultFilters
-	f.Ready = 1
-	require.NoError(t, g.Coll.Maps["tcpretrans_config"].Put(uint32(0), f))
+	g.WriteFilters(t, DefaultFilters)
 	after := g.Collect(t, 5*time.Second, atLeast(1, to(9015)))
 	dump(t, after)
 	assert.NotEmpty(t, filter(after, to(9015)), "the next SYN retransmission, once the filters are written")

@@ -177,16 +177,22 @@ func TestHostSYNRetransmits(t *testing.T) {
 	}
 }
 
+// listen9100 starts a listener (busybox httpd) on 127.0.0.1:9100 in the
+// namespace for at most 20 s and waits until it listens.
+func listen9100(t *testing.T, ns string) {
+	t.Helper()
+	srv := exec.Command("ip", "netns", "exec", ns, "timeout", "20", "busybox", "httpd", "-f", "-p", "127.0.0.1:9100", "-h", "/tmp")
+	require.NoError(t, srv.Start())
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	require.Eventually(t, func() bool {
+		return strings.Contains(sh(t, "ip netns exec "+ns+" ss -Hltn 'sport = :9100'"), "9100")
+	}, 10*time.Second, 100*time.Millisecond)
+}
+
 func TestSYNACKRetransmit(t *testing.T) {
 	ig := StartIG(t, "--host", "-o", "json")
 	ns := netns(t, "table inet t {\n chain in {\n  type filter hook input priority 0;\n  tcp dport 9100 tcp flags & (syn|ack) == ack drop\n }\n}\n")
-	srv := exec.Command("ip", "netns", "exec", ns, "timeout", "20", "busybox", "httpd", "-f", "-p", "127.0.0.1:9100", "-h", "/tmp")
-	require.NoError(t, srv.Start())
-	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
-	require.Eventually(t, func() bool {
-		return exec.Command("ip", "netns", "exec", ns, "ss", "-Hltn", "sport = :9100").Run() == nil &&
-			strings.Contains(sh(t, "ip netns exec "+ns+" ss -Hltn 'sport = :9100'"), "9100")
-	}, 10*time.Second, 100*time.Millisecond)
+	listen9100(t, ns)
 	c := connect(ns, "127.0.0.1", 9100, 4)
 	defer c.Wait()
 	evs := ig.WaitEvents(t, 20*time.Second, func(evs []map[string]any) bool { return count(evs, isType("SYNACK")) > 0 })
@@ -363,12 +369,7 @@ func TestLossAndSynackOff(t *testing.T) {
 	t.Run("synack", func(t *testing.T) {
 		ig := StartIG(t, "--host", "-o", "json", "--synack=false")
 		ns := netns(t, "table inet t {\n chain in {\n  type filter hook input priority 0;\n  tcp dport 9100 tcp flags & (syn|ack) == ack drop\n  tcp dport 9001 tcp flags & (syn|ack) == syn drop\n }\n}\n")
-		srv := exec.Command("ip", "netns", "exec", ns, "timeout", "20", "busybox", "httpd", "-f", "-p", "127.0.0.1:9100", "-h", "/tmp")
-		require.NoError(t, srv.Start())
-		defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
-		require.Eventually(t, func() bool {
-			return strings.Contains(sh(t, "ip netns exec "+ns+" ss -Hltn 'sport = :9100'"), "9100")
-		}, 10*time.Second, 100*time.Millisecond)
+		listen9100(t, ns)
 		c := connect(ns, "127.0.0.1", 9100, 5)
 		control := connect(ns, "127.0.0.1", 9001, 5)
 		defer c.Wait()

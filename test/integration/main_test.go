@@ -159,38 +159,29 @@ func (g *IG) Events(t *testing.T) []map[string]any {
 	return evs
 }
 
-// WaitEvents waits until done holds for the decoded events, or timeout.
-func (g *IG) WaitEvents(t *testing.T, timeout time.Duration, done func([]map[string]any) bool) []map[string]any {
-	t.Helper()
+// wait polls check until it holds, ig exits or timeout passes.
+func (g *IG) wait(timeout time.Duration, check func() bool) {
 	end := time.Now().Add(timeout)
-	for {
-		evs := g.Events(t)
-		if done(evs) || time.Now().After(end) {
-			return evs
-		}
+	for !check() && time.Now().Before(end) {
 		select {
 		case <-g.done:
-			return g.Events(t)
+			return
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }
 
+// WaitEvents waits until done holds for the decoded events, or timeout.
+func (g *IG) WaitEvents(t *testing.T, timeout time.Duration, done func([]map[string]any) bool) []map[string]any {
+	t.Helper()
+	g.wait(timeout, func() bool { return done(g.Events(t)) })
+	return g.Events(t)
+}
+
 // WaitLines waits until done holds for the output lines, or timeout.
 func (g *IG) WaitLines(t *testing.T, timeout time.Duration, done func([]string) bool) []string {
-	t.Helper()
-	end := time.Now().Add(timeout)
-	for {
-		lines := g.Lines()
-		if done(lines) || time.Now().After(end) {
-			return lines
-		}
-		select {
-		case <-g.done:
-			return g.Lines()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+	g.wait(timeout, func() bool { return done(g.Lines()) })
+	return g.Lines()
 }
 
 // get reads a dotted path such as "proc.comm" from a JSON event.
