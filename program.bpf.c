@@ -24,6 +24,9 @@
 #define AF_INET 2
 #define AF_INET6 10
 
+// include/uapi/asm-generic/errno.h
+#define ENOBUFS 105
+
 // include/net/inet_connection_sock.h: the write timer's pending event.
 #define ICSK_TIME_LOSS_PROBE 5
 
@@ -35,7 +38,7 @@ enum tcpretrans_type : __u8 {
 	RETRANS_FAILED = 3,
 };
 
-// Why the kernel retransmitted (see reason_of()).
+// Why the kernel retransmitted (see reason_of() and ig_synack()).
 enum tcpretrans_reason : __u8 {
 	OTHER = 0,
 	RTO = 1,
@@ -43,6 +46,7 @@ enum tcpretrans_reason : __u8 {
 	TLP = 3,
 	SYN_RTO = 4,
 	SYNACK_RTO = 5,
+	DUP_SYN = 6,
 };
 
 // Socket states, numbered as in include/net/tcp_states.h.
@@ -127,22 +131,77 @@ struct {
 // The TCP write timer's callback, whose expiry marks a tail loss probe.
 extern void tcp_write_timer __ksym __weak;
 
+// CONFIG_HZ once it is known for sure, and the first (jiffies, ns) sample
+// that measures it; see hz_get().
+__u64 hz_known = 0;
+__u64 hz_first_jiffies = 0;
+__u64 hz_first_ns = 0;
+
 GADGET_TRACER_MAP(events, 1024 * 256);
 GADGET_TRACER(tcpretrans, events, event);
 
-// Layout of tcp:tcp_retransmit_skb from Linux 6.17 on: its own event class,
-// fired for every attempt with the transmit result in err.
+// Kernel differences, each checked by CO-RE rather than by version.
+
+// Linux 6.17 gave tcp:tcp_retransmit_skb its own event class, fired for every
+// attempt with the transmit result in err (commit 2f8a0ef3a6d3, "tcp: add
+// the err of the retransmission to tcp_retransmit_skb"). Addresses and
+// ports are stored as in the older class below.
 struct trace_event_raw_tcp_retransmit_skb___err {
 	const void *skbaddr;
 	const void *skaddr;
+	int state;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 saddr[4];
+	__u8 daddr[4];
+	__u8 saddr_v6[16];
+	__u8 daddr_v6[16];
 	int err;
 } __attribute__((preserve_access_index));
 
 // Layout of tcp:tcp_retransmit_skb before 6.17, shared with other events.
+// family was added in 5.6 (commit 3dd344ea84e1, "net: tracepoint: exposing
+// sk_family in all tcp:tracepoints"), so it is checked before use.
 struct trace_event_raw_tcp_event_sk_skb___old {
 	const void *skbaddr;
 	const void *skaddr;
+	int state;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 saddr[4];
+	__u8 daddr[4];
+	__u8 saddr_v6[16];
+	__u8 daddr_v6[16];
 } __attribute__((preserve_access_index));
+
+// Linux 6.19 moved the TCP write timer out of inet_connection_sock into
+// struct sock (net-next commit 9a5e5334adc0): icsk_retransmit_timer is gone,
+// sock.tcp_retransmit_timer (in a union with mptcp_retransmit_timer) is the
+// timer tcp_write_timer() runs from.
+struct sock___rtx_timer {
+	struct timer_list tcp_retransmit_timer;
+} __attribute__((preserve_access_index));
+
+struct inet_connection_sock___icsk_timer {
+	struct timer_list icsk_retransmit_timer;
+} __attribute__((preserve_access_index));
+
+// The addresses, ports and family of a connection, laid out as the tcp
+// tracepoints store them: ports in host order, IPv4 addresses also as
+// IPv4-mapped IPv6 ones. The leading pad puts the addresses on 4-byte
+// boundaries of the stack.
+struct flow {
+	__u16 pad;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 saddr[4];
+	__u8 daddr[4];
+	__u8 saddr_v6[16];
+	__u8 daddr_v6[16];
+} __attribute__((aligned(8)));
 
 // config_get returns the user's filters, or NULL before they are written.
 static __always_inline const struct config *config_get(void)
@@ -153,66 +212,148 @@ static __always_inline const struct config *config_get(void)
 	return cfg && cfg->ready ? cfg : NULL;
 }
 
-// hz_guess infers CONFIG_HZ from jiffies_64 = INITIAL_JIFFIES + uptime * HZ.
-static __always_inline __u64 hz_guess(void)
+// The values CONFIG_HZ takes on the kernels users run.
+#define HZ_CANDIDATES 4
+static const __u64 hz_candidates[HZ_CANDIDATES] = { 100, 250, 300, 1000 };
+
+// hz_from_uptime infers HZ from jiffies_64 = INITIAL_JIFFIES + uptime * HZ
+// (INITIAL_JIFFIES = (u32)(-300 * HZ)). Around 300 s of uptime every
+// candidate predicts the same jiffies, so it answers 0 unless the best
+// candidate is clearly better than the others.
+static __always_inline __u64 hz_from_uptime(__u64 j, __u64 ns)
 {
-	const __u64 candidates[] = { 100, 250, 300, 1000 };
-	__u64 j = bpf_jiffies64();
-	__u64 ns = bpf_ktime_get_ns();
-	__u64 best = 1000, best_diff = ~0ULL;
+	__u64 best = 0, best_diff = ~0ULL, second_diff = ~0ULL;
 
 #pragma unroll
-	for (int i = 0; i < 4; i++) {
-		__u64 hz = candidates[i];
+	for (int i = 0; i < HZ_CANDIDATES; i++) {
+		__u64 hz = hz_candidates[i];
 		__u64 expected = (__u64)(__u32)(-300 * (int)hz) +
 				 ns / 1000000 * hz / 1000;
 		__u64 diff = j > expected ? j - expected : expected - j;
 
 		if (diff < best_diff) {
+			second_diff = best_diff;
 			best_diff = diff;
 			best = hz;
+		} else if (diff < second_diff) {
+			second_diff = diff;
 		}
 	}
+	// 8 s away from 300 s of uptime, the closest pair (250, 300) differs
+	// by 400 jiffies.
+	if (second_diff < 400 || second_diff < 8 * best_diff)
+		return 0;
 	return best;
 }
 
-// endpoint_is_v4mapped tells whether an IPv6 address is ::ffff:a.b.c.d.
-static __always_inline bool endpoint_is_v4mapped(const __u8 *a)
+// hz_from_rate measures HZ as jiffies per second between the first call and
+// a call at least a second later; 0 until then.
+static __always_inline __u64 hz_from_rate(__u64 j, __u64 ns)
 {
-	const __u32 *w = (const __u32 *)a;
+	__u64 j0 = hz_first_jiffies, ns0 = hz_first_ns, rate;
 
-	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff);
-}
-
-// fill_endpoints copies addresses and ports of a socket (full or request).
-static __always_inline int fill_endpoints(struct event *event,
-					  const struct sock_common *skc)
-{
-	__u16 family = BPF_CORE_READ(skc, skc_family);
-
-	event->src.proto_raw = event->dst.proto_raw = IPPROTO_TCP;
-	event->src.port = BPF_CORE_READ(skc, skc_num);
-	event->dst.port = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
-
-	if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(&event->src.addr_raw.v6, skc,
-				   skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&event->dst.addr_raw.v6, skc,
-				   skc_v6_daddr.in6_u.u6_addr8);
-		if (!endpoint_is_v4mapped(event->dst.addr_raw.v6)) {
-			event->src.version = event->dst.version = 6;
-			return 6;
-		}
-		event->src.addr_raw.v6_raw = 0;
-		event->dst.addr_raw.v6_raw = 0;
-	} else if (family != AF_INET) {
+	if (!ns0) {
+		hz_first_jiffies = j;
+		hz_first_ns = ns;
 		return 0;
 	}
+	if (ns - ns0 < 1000000000ULL)
+		return 0;
+	rate = (j - j0) * 1000000000ULL / (ns - ns0);
 
-	event->src.version = event->dst.version = 4;
-	event->src.addr_raw.v4 = BPF_CORE_READ(skc, skc_rcv_saddr);
-	event->dst.addr_raw.v4 = BPF_CORE_READ(skc, skc_daddr);
-	return 4;
+#pragma unroll
+	for (int i = 0; i < HZ_CANDIDATES; i++) {
+		__u64 hz = hz_candidates[i];
+
+		// Within 10%: the candidates are at least 16% apart.
+		if (rate * 10 > hz * 9 && rate * 10 < hz * 11)
+			return hz;
+	}
+	return 0;
+}
+
+// hz_get returns CONFIG_HZ, or 0 while it is not known for sure. Once known
+// it is kept, so events pay for the inference only until then.
+static __always_inline __u64 hz_get(void)
+{
+	__u64 j, ns, hz = hz_known;
+
+	if (hz)
+		return hz;
+	j = bpf_jiffies64();
+	ns = bpf_ktime_get_ns();
+	hz = hz_from_uptime(j, ns);
+	if (!hz)
+		hz = hz_from_rate(j, ns);
+	if (hz)
+		hz_known = hz;
+	return hz;
+}
+
+// flow_from_sock reads the addresses and ports of a socket (full or request)
+// whose addresses are of family.
+static __always_inline void flow_from_sock(struct flow *fl,
+					   const struct sock_common *skc,
+					   __u16 family)
+{
+	fl->family = family;
+	fl->sport = BPF_CORE_READ(skc, skc_num);
+	fl->dport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
+	if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&fl->saddr_v6, skc,
+				   skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&fl->daddr_v6, skc,
+				   skc_v6_daddr.in6_u.u6_addr8);
+	}
+	BPF_CORE_READ_INTO(&fl->saddr, skc, skc_rcv_saddr);
+	BPF_CORE_READ_INTO(&fl->daddr, skc, skc_daddr);
+}
+
+// flow_version gives the IP version users see: 4 for IPv4 and for IPv4-mapped
+// IPv6 connections, 6 for IPv6, 0 for anything else.
+static __always_inline int flow_version(const struct flow *fl)
+{
+	const __u32 *d = (const __u32 *)fl->daddr_v6;
+
+	if (fl->family == AF_INET)
+		return 4;
+	if (fl->family != AF_INET6)
+		return 0;
+	if (d[0] == 0 && d[1] == 0 && d[2] == bpf_htonl(0x0000ffff))
+		return 4;
+	return 6;
+}
+
+// fill_endpoints copies a flow into the event's src and dst.
+static __always_inline void fill_endpoints(struct event *event,
+					   const struct flow *fl, int version)
+{
+	event->src.proto_raw = event->dst.proto_raw = IPPROTO_TCP;
+	event->src.version = event->dst.version = version;
+	event->src.port = fl->sport;
+	event->dst.port = fl->dport;
+	if (version == 6) {
+		__builtin_memcpy(event->src.addr_raw.v6, fl->saddr_v6, 16);
+		__builtin_memcpy(event->dst.addr_raw.v6, fl->daddr_v6, 16);
+	} else {
+		__builtin_memcpy(&event->src.addr_raw.v4, fl->saddr, 4);
+		__builtin_memcpy(&event->dst.addr_raw.v4, fl->daddr, 4);
+	}
+}
+
+// socket_owner finds the process that owns a TCP socket in IG's socket map.
+static __always_inline struct gadget_socket_value *
+socket_owner(__u32 netns, const struct flow *fl)
+{
+	struct gadget_socket_key key;
+
+	// The padding is part of the hash key.
+	__builtin_memset(&key, 0, sizeof(key));
+	key.netns = netns;
+	key.family = fl->family;
+	key.proto = IPPROTO_TCP;
+	key.port = fl->sport;
+	return bpf_map_lookup_elem(&gadget_sockets, &key);
 }
 
 // fill_snapshot records the socket's congestion and loss-recovery state.
@@ -222,9 +363,11 @@ static __always_inline void fill_snapshot(struct event *event,
 	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
 	const struct inet_connection_sock *icsk =
 		(const struct inet_connection_sock *)sk;
+	__u64 hz = hz_get();
 
 	event->srtt = BPF_CORE_READ(tp, srtt_us) >> 3;
-	event->rto = (__u64)BPF_CORE_READ(icsk, icsk_rto) * 1000 / hz_guess();
+	if (hz)
+		event->rto = (__u64)BPF_CORE_READ(icsk, icsk_rto) * 1000 / hz;
 	event->backoff = BPF_CORE_READ(icsk, icsk_backoff);
 	event->cwnd = BPF_CORE_READ(tp, snd_cwnd);
 	event->ssthresh = BPF_CORE_READ(tp, snd_ssthresh);
@@ -246,8 +389,9 @@ static __always_inline void fill_segment(struct event *event,
 	event->seq = BPF_CORE_READ(tcb, seq);
 	event->len = end_seq - event->seq;
 	event->segs = BPF_CORE_READ(tcb, tcp_gso_segs);
-	// tcp_flags grew from __u8 to __u16 in 6.x kernels; the probed read
-	// relocates its size.
+	// tcp_flags grew from __u8 to __u16 for AccECN (6.16, commit
+	// 2c2f08d31d1f, "tcp: extend tcp_flags to allow AE bit/ACE field");
+	// the probed bitfield read relocates its size.
 	event->tcpflags_raw = BPF_CORE_READ_BITFIELD_PROBED(tcb, tcp_flags);
 	// SYN and FIN take one sequence number each but carry no data.
 	if (event->tcpflags_raw & (SYN | FIN))
@@ -256,7 +400,7 @@ static __always_inline void fill_segment(struct event *event,
 
 // reason_of derives why a retransmission happened from the socket's state.
 static __always_inline enum tcpretrans_reason reason_of(const struct sock *sk,
-						 __u8 state)
+							__u8 state)
 {
 	const struct inet_connection_sock *icsk =
 		(const struct inet_connection_sock *)sk;
@@ -264,12 +408,15 @@ static __always_inline enum tcpretrans_reason reason_of(const struct sock *sk,
 
 	if (state == SYN_SENT)
 		return SYN_RTO;
+	// A full socket in SYN_RECV retransmits its SYN-ACK from its own
+	// timer: simultaneous open, or a TCP Fast Open server.
 	if (state == SYN_RECV)
 		return SYNACK_RTO;
 
 	// tcp_retransmit_timer() enters TCP_CA_Loss before retransmitting,
 	// and loss recovery driven by ACKs (dupacks, SACK, RACK) runs in
-	// TCP_CA_Recovery.
+	// TCP_CA_Recovery. icsk_ca_state became a bitfield in 5.x; the probed
+	// read covers both.
 	ca_state = BPF_CORE_READ_BITFIELD_PROBED(icsk, icsk_ca_state);
 	if (ca_state == TCP_CA_Loss)
 		return RTO;
@@ -283,28 +430,28 @@ static __always_inline enum tcpretrans_reason reason_of(const struct sock *sk,
 	return OTHER;
 }
 
-// should_discard applies family and process/container filters.
-static __always_inline bool should_discard(struct event *event,
-					   const struct sock *sk, int version,
-					   const struct config *cfg)
+// owner_filtered applies the family, process and container filters to a
+// flow before any ring-buffer space is taken; *owner is the socket's owner.
+static __always_inline bool owner_filtered(const struct config *cfg,
+					   const struct sock *sk,
+					   const struct flow *fl, int version,
+					   __u32 *netns,
+					   struct gadget_socket_value **owner)
 {
-	struct gadget_socket_value *owner;
-
 	if (version == 0)
 		return true;
 	if (cfg->family != 0 && cfg->family != version)
 		return true;
-
-	event->netns_id = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	owner = gadget_socket_lookup(sk, event->netns_id);
-	if (gadget_should_discard_data_by_skb(owner))
-		return true;
-	gadget_process_populate_from_socket(owner, &event->proc);
-	return false;
+	*netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	*owner = socket_owner(*netns, fl);
+	return gadget_should_discard_data_by_skb(*owner);
 }
 
-// reserve_event takes a zeroed event from the ring buffer.
-static __always_inline struct event *reserve_event(enum tcpretrans_type type)
+// reserve_event takes a zeroed event from the ring buffer and fills what
+// every event has.
+static __always_inline struct event *
+reserve_event(enum tcpretrans_type type, const struct flow *fl, int version,
+	      __u32 netns, const struct gadget_socket_value *owner)
 {
 	struct event *event;
 
@@ -314,74 +461,138 @@ static __always_inline struct event *reserve_event(enum tcpretrans_type type)
 	__builtin_memset(event, 0, sizeof(*event));
 	event->timestamp_raw = bpf_ktime_get_boot_ns();
 	event->type_raw = type;
+	event->netns_id = netns;
+	fill_endpoints(event, fl, version);
+	gadget_process_populate_from_socket(owner, &event->proc);
 	return event;
 }
 
-// trace_sock emits a RETRANS, RETRANS_FAILED or LOSS event for a full socket.
-static __always_inline int trace_sock(void *ctx, const struct sock *sk,
+// trace_sock emits a RETRANS, RETRANS_FAILED or LOSS event for a full
+// socket; fl holds its addresses and state its TCP state.
+static __always_inline int trace_sock(void *ctx, const struct config *cfg,
+				      const struct sock *sk,
+				      const struct flow *fl, __u8 state,
 				      const struct sk_buff *skb, int err,
 				      enum tcpretrans_type type)
 {
-	const struct config *cfg = config_get();
+	struct gadget_socket_value *owner = NULL;
 	struct event *event;
-	int version;
+	__u32 netns = 0;
+	int version = flow_version(fl);
 
-	if (!cfg || (type == LOSS && !cfg->loss) ||
-	    (type == RETRANS_FAILED && !cfg->failed))
+	if (owner_filtered(cfg, sk, fl, version, &netns, &owner))
 		return 0;
-	if (!sk || BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
-
-	event = reserve_event(type);
+	event = reserve_event(type, fl, version, netns, owner);
 	if (!event)
 		return 0;
 
-	version = fill_endpoints(event, &sk->__sk_common);
-	if (should_discard(event, sk, version, cfg))
-		goto discard;
-
-	event->state_raw = BPF_CORE_READ(sk, __sk_common.skc_state);
-	event->error_raw = -err;
-	event->reason_raw = type == LOSS ? TLP : reason_of(sk, event->state_raw);
+	event->state_raw = state;
+	// A positive err is a qdisc's NET_XMIT_DROP, which the socket layer
+	// reports as ENOBUFS (net_xmit_errno()).
+	event->error_raw = err > 0 ? ENOBUFS : -err;
+	event->reason_raw = type == LOSS ? TLP : reason_of(sk, state);
 	fill_snapshot(event, sk);
 	if (skb)
 		fill_segment(event, skb);
 
 	gadget_submit_buf(ctx, &events, event, sizeof(*event));
 	return 0;
-
-discard:
-	gadget_discard_buf(event);
-	return 0;
 }
+
+// trace_loss_probe emits a LOSS event when tcp_send_loss_probe() is about to
+// run on sk with a probe to send: tp->tlp_high_seq != 0 means a probe is
+// already in flight and the kernel only re-arms its timer.
+static __always_inline int trace_loss_probe(void *ctx, const struct config *cfg,
+					    const struct sock *sk)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	struct flow fl = {};
+
+	if (BPF_CORE_READ(tp, tlp_high_seq))
+		return 0;
+	flow_from_sock(&fl, &sk->__sk_common,
+		       BPF_CORE_READ(sk, __sk_common.skc_family));
+	return trace_sock(ctx, cfg, sk, &fl,
+			  BPF_CORE_READ(sk, __sk_common.skc_state), NULL, 0,
+			  LOSS);
+}
+
+// RECORD_HAS_FLOW tells whether a tcp tracepoint record stores the members
+// sport to daddr_v6 as struct flow lays them out; RECORD_FLOW copies them in
+// one read.
+#define RECORD_HAS_FLOW(args)                                              \
+	(bpf_core_field_exists((args)->family) &&                          \
+	 bpf_core_field_offset((args)->daddr_v6) -                         \
+			 bpf_core_field_offset((args)->sport) ==           \
+		 __builtin_offsetof(struct flow, daddr_v6) -               \
+			 __builtin_offsetof(struct flow, sport))
+#define RECORD_FLOW(fl, args)                                              \
+	bpf_probe_read_kernel(&(fl)->sport,                                \
+			      sizeof(*(fl)) -                              \
+				      __builtin_offsetof(struct flow, sport), \
+			      (void *)(args) +                             \
+				      bpf_core_field_offset((args)->sport))
 
 SEC("tracepoint/tcp/tcp_retransmit_skb")
 int ig_tcpretrans(void *ctx)
 {
+	const struct config *cfg = config_get();
 	const struct sk_buff *skb;
 	const struct sock *sk;
-	int err = 0;
+	struct flow fl = {};
+	int err = 0, state;
+	bool copied = false;
 
+	if (!cfg)
+		return 0;
+	// Everything but the TCP state of the socket comes from the record.
 	if (bpf_core_type_exists(struct trace_event_raw_tcp_retransmit_skb___err)) {
 		struct trace_event_raw_tcp_retransmit_skb___err *args = ctx;
 
-		skb = BPF_CORE_READ(args, skbaddr);
-		sk = BPF_CORE_READ(args, skaddr);
-		err = BPF_CORE_READ(args, err);
+		err = args->err;
+		if (err && !cfg->failed)
+			return 0;
+		skb = args->skbaddr;
+		sk = args->skaddr;
+		state = args->state;
+		if (RECORD_HAS_FLOW(args))
+			copied = !RECORD_FLOW(&fl, args);
 	} else {
 		struct trace_event_raw_tcp_event_sk_skb___old *args = ctx;
 
-		skb = BPF_CORE_READ(args, skbaddr);
-		sk = BPF_CORE_READ(args, skaddr);
+		skb = args->skbaddr;
+		sk = args->skaddr;
+		state = args->state;
+		if (RECORD_HAS_FLOW(args))
+			copied = !RECORD_FLOW(&fl, args);
 	}
-
-	return trace_sock(ctx, sk, skb, err, err ? RETRANS_FAILED : RETRANS);
+	if (!sk)
+		return 0;
+	if (!copied)
+		flow_from_sock(&fl, &sk->__sk_common,
+			       BPF_CORE_READ(sk, __sk_common.skc_family));
+	return trace_sock(ctx, cfg, sk, &fl, state, skb, err,
+			  err ? RETRANS_FAILED : RETRANS);
 }
 
 SEC("kprobe/tcp_send_loss_probe")
 int BPF_KPROBE(ig_tlp_kprobe, struct sock *sk)
 {
-	return trace_sock(ctx, sk, NULL, 0, LOSS);
+	const struct config *cfg = config_get();
+
+	if (!cfg || !cfg->loss || !sk)
+		return 0;
+	return trace_loss_probe(ctx, cfg, sk);
+}
+
+// write_timer_offset is where the TCP write timer sits in a socket.
+static __always_inline __u64 write_timer_offset(void)
+{
+	if (bpf_core_field_exists(struct sock___rtx_timer, tcp_retransmit_timer))
+		return bpf_core_field_offset(struct sock___rtx_timer,
+					     tcp_retransmit_timer);
+	return bpf_core_field_offset(struct inet_connection_sock___icsk_timer,
+				     icsk_retransmit_timer);
 }
 
 // The loss-probe timer fires: tcp_write_timer() is about to call
@@ -391,54 +602,73 @@ int ig_tlp_timer(struct trace_event_raw_timer_expire_entry *ctx)
 {
 	const struct inet_connection_sock *icsk;
 	const struct timer_list *timer;
+	const struct config *cfg;
 
 	// Every timer of the system passes here: compare first, read later.
 	if (ctx->function != (void *)&tcp_write_timer || !&tcp_write_timer)
 		return 0;
+	cfg = config_get();
+	if (!cfg || !cfg->loss)
+		return 0;
 
 	timer = ctx->timer;
-	icsk = (const void *)timer -
-	       bpf_core_field_offset(struct inet_connection_sock,
-				     icsk_retransmit_timer);
+	icsk = (const void *)timer - write_timer_offset();
 	if (BPF_CORE_READ(icsk, icsk_pending) != ICSK_TIME_LOSS_PROBE)
 		return 0;
 	// A timer that expires before the socket's deadline is only re-armed.
 	if ((long)(BPF_CORE_READ(timer, expires) - ctx->now) > 0)
 		return 0;
-	return trace_sock(ctx, (const struct sock *)icsk, NULL, 0, LOSS);
+	// A socket held by its process defers the probe to tcp_release_cb(),
+	// which this tracepoint does not see; the probe is not sent now.
+	if (BPF_CORE_READ(&icsk->icsk_inet.sk, sk_lock.owned))
+		return 0;
+	return trace_loss_probe(ctx, cfg, (const struct sock *)icsk);
 }
 
 SEC("tracepoint/tcp/tcp_retransmit_synack")
 int ig_synack(struct trace_event_raw_tcp_retransmit_synack *ctx)
 {
-	const struct sock *sk = BPF_CORE_READ(ctx, skaddr);
-	const struct request_sock *req = BPF_CORE_READ(ctx, req);
 	const struct config *cfg = config_get();
+	struct gadget_socket_value *owner = NULL;
+	const struct request_sock *req;
+	const struct sock *sk;
 	struct event *event;
+	struct flow fl = {};
+	__u32 netns = 0;
 	int version;
 
-	if (!cfg || !cfg->synack || !sk || !req)
+	if (!cfg || !cfg->synack)
+		return 0;
+	sk = ctx->skaddr;
+	req = ctx->req;
+	if (!sk || !req)
 		return 0;
 
-	event = reserve_event(SYNACK);
+	// The request's addresses are of its operations' family: a dual-stack
+	// listener's IPv4 request has the listener's family but no IPv6
+	// addresses (nor does the tracepoint's record).
+	flow_from_sock(&fl, &req->__req_common,
+		       BPF_CORE_READ(req, rsk_ops, family));
+	version = flow_version(&fl);
+	// IG's socket map knows the listener, by its own family.
+	fl.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (owner_filtered(cfg, sk, &fl, version, &netns, &owner))
+		return 0;
+	event = reserve_event(SYNACK, &fl, version, netns, owner);
 	if (!event)
 		return 0;
 
-	version = fill_endpoints(event, &req->__req_common);
-	if (should_discard(event, sk, version, cfg))
-		goto discard;
-
 	event->state_raw = BPF_CORE_READ(req, __req_common.skc_state);
 	event->tcpflags_raw = SYN | ACK;
-	event->reason_raw = SYNACK_RTO;
+	// reqsk_timer_handler() runs with the request's timer expired; when
+	// tcp_check_req() answers a repeated SYN, the timer is still pending.
+	event->reason_raw = BPF_CORE_READ(req, rsk_timer.entry.pprev) ?
+				    DUP_SYN :
+				    SYNACK_RTO;
 	event->total_retrans = BPF_CORE_READ(req, num_retrans);
 	event->backoff = BPF_CORE_READ_BITFIELD_PROBED(req, num_timeout);
 
 	gadget_submit_buf(ctx, &events, event, sizeof(*event));
-	return 0;
-
-discard:
-	gadget_discard_buf(event);
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 // The wasm operator of trace_tcpretrans: it validates the parameters,
-// attaches exactly one of the two tcp_send_loss_probe programs, and hands the
-// event filters to the BPF programs. Its logic is in package hook, which is
+// attaches one of the two tcp_send_loss_probe programs (none with
+// --loss=false), and hands the event filters to the BPF programs. Its logic is in package hook, which is
 // tested natively.
 package main
 
@@ -39,7 +39,7 @@ func gadgetPreStart() int32 {
 		Kprobes:    api.KallsymsSymbolExists(hook.KprobeSymbol),
 		WriteTimer: api.KallsymsSymbolExists(hook.WriteTimerSymbol),
 	}
-	chosen, err := hook.Choose(requested, kernel)
+	chosen, err := hook.Choose(requested, kernel, filters.Loss == 1)
 	if err != nil {
 		api.Errorf("%s", err)
 		return 1

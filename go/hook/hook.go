@@ -1,11 +1,11 @@
 // Package hook decides how trace_tcpretrans sees tail loss probes.
 //
 // tcp_send_loss_probe() has no tracepoint, so the gadget carries two
-// programs for it and attaches exactly one; IG's per-program attach_to
-// configuration disables the other:
+// programs for it and attaches at most one (none with --loss=false); IG's
+// per-program attach_to configuration disables the others:
 //
-//   - kprobe: a kprobe on tcp_send_loss_probe(), exact and cheap, on
-//     kernels built with CONFIG_KPROBES;
+//   - kprobe: a kprobe on tcp_send_loss_probe(), cheap, on kernels built
+//     with CONFIG_KPROBES;
 //   - timer: the timer:timer_expire_entry tracepoint, keeping only expiries of
 //     a TCP socket's write timer whose pending event is the loss probe. It
 //     works without kprobes, at the cost of a comparison on every timer
@@ -40,6 +40,8 @@ const (
 	Auto   Mode = "auto"
 	Kprobe Mode = "kprobe"
 	Timer  Mode = "timer"
+	// None attaches neither program: LOSS events are off (--loss=false).
+	None Mode = "none"
 )
 
 // Modes lists the accepted values of the parameter, in the order shown to users.
@@ -78,8 +80,12 @@ func Parse(value string) (Mode, error) {
 		value, ParamKey, strings.Join(names, ", "))
 }
 
-// Choose resolves the requested mode against the kernel.
-func Choose(requested Mode, k Kernel) (Mode, error) {
+// Choose resolves the requested mode against the kernel. Without LOSS
+// events (loss false) no loss-probe program is needed, whatever the kernel.
+func Choose(requested Mode, k Kernel, loss bool) (Mode, error) {
+	if !loss {
+		return None, nil
+	}
 	noTimer := fmt.Errorf("--%s=timer: this kernel has no tcp_write_timer symbol in /proc/kallsyms; run with --loss=false to trace without LOSS events",
 		ParamKey)
 	switch requested {
@@ -106,11 +112,13 @@ func Choose(requested Mode, k Kernel) (Mode, error) {
 	return "", fmt.Errorf("unknown --%s mode %q", ParamKey, requested)
 }
 
-// Config returns the IG configuration that disables the program not chosen.
+// Config returns the IG configuration that disables the programs not chosen.
 func Config(chosen Mode) map[string]string {
-	off := KprobeProgram
-	if chosen == Kprobe {
-		off = TimerProgram
+	cfg := map[string]string{}
+	for mode, prog := range map[Mode]string{Kprobe: KprobeProgram, Timer: TimerProgram} {
+		if mode != chosen {
+			cfg["programs."+prog+".attach_to"] = Disabled
+		}
 	}
-	return map[string]string{"programs." + off + ".attach_to": Disabled}
+	return cfg
 }

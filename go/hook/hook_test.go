@@ -46,7 +46,7 @@ func TestChoose(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := Choose(c.req, c.kernel)
+			got, err := Choose(c.req, c.kernel, true)
 			if c.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), c.wantErr)
@@ -58,9 +58,25 @@ func TestChoose(t *testing.T) {
 	}
 }
 
+// With --loss=false no hook is needed: no error about the kernel's lack of
+// kprobes or of a write timer (advising --loss=false) is ever shown.
+func TestChooseWithoutLoss(t *testing.T) {
+	for _, req := range Modes {
+		for _, k := range []Kernel{{}, {Kprobes: true}, {WriteTimer: true}, {Kprobes: true, WriteTimer: true}} {
+			got, err := Choose(req, k, false)
+			require.NoError(t, err, "%s %+v", req, k)
+			assert.Equal(t, None, got)
+		}
+	}
+}
+
 func TestConfigDisablesTheOtherProgram(t *testing.T) {
 	assert.Equal(t, map[string]string{"programs.ig_tlp_timer.attach_to": Disabled}, Config(Kprobe))
 	assert.Equal(t, map[string]string{"programs.ig_tlp_kprobe.attach_to": Disabled}, Config(Timer))
+	assert.Equal(t, map[string]string{
+		"programs.ig_tlp_timer.attach_to":  Disabled,
+		"programs.ig_tlp_kprobe.attach_to": Disabled,
+	}, Config(None), "--loss=false attaches neither")
 }
 
 func TestParseFiltersDefaults(t *testing.T) {
