@@ -409,7 +409,8 @@ static __always_inline enum tcpretrans_reason reason_of(const struct sock *sk,
 	if (state == SYN_SENT)
 		return SYN_RTO;
 	// A full socket in SYN_RECV retransmits its SYN-ACK from its own
-	// timer: simultaneous open, or a TCP Fast Open server.
+	// timer after a simultaneous open. (A TCP Fast Open server's SYN-ACK
+	// goes through inet_rtx_syn_ack(): a SYNACK event.)
 	if (state == SYN_RECV)
 		return SYNACK_RTO;
 
