@@ -6,7 +6,11 @@ package bpf
 
 import (
 	"bufio"
+	"fmt"
+	"compress/gzip"
+	"io"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,4 +139,45 @@ func TestQdiscDropIsENOBUFS(t *testing.T) {
 		assert.Equal(t, uint32(unix.ENOBUFS), e.Error, "NET_XMIT_DROP: %s", e)
 		assert.Equal(t, "SYN_RTO", e.Reason)
 	}
+}
+
+// configHZ reads CONFIG_HZ from the running kernel's /proc/config.gz.
+func configHZ(t *testing.T) uint64 {
+	t.Helper()
+	f, err := os.Open("/proc/config.gz")
+	require.NoError(t, err, "this test compares with the kernel's own CONFIG_HZ")
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	b, err := io.ReadAll(z)
+	require.NoError(t, err)
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CONFIG_HZ="); ok {
+			hz, err := strconv.ParseUint(v, 10, 64)
+			require.NoError(t, err)
+			return hz
+		}
+	}
+	t.Fatal("no CONFIG_HZ in /proc/config.gz")
+	return 0
+}
+
+// The gadget infers HZ once, from the first event, and keeps it: it is the
+// kernel's CONFIG_HZ, and rto is icsk_rto converted with it.
+func TestHZInferredOnceAndRight(t *testing.T) {
+	ns := NewNetns(t)
+	ns.Nft(t, fmt.Sprintf(dropSYN, 9021))
+	g := LoadGadget(t, defaults)
+	known, ok := g.Coll.Variables["hz_known"]
+	require.True(t, ok, "the object keeps HZ in the global hz_known")
+	var hz uint64
+	require.NoError(t, known.Get(&hz))
+	require.Zero(t, hz, "nothing is known before the first event")
+
+	connectRaw(t, ns, netip.AddrPortFrom(lo4, 9021), unix.AF_INET, 0)
+	evs := g.Collect(t, 4*time.Second, atLeast(1, to(9021)))
+	require.NotEmpty(t, filter(evs, to(9021)))
+	require.NoError(t, known.Get(&hz))
+	assert.Equal(t, configHZ(t), hz, "HZ kept after the first event")
+	assert.Equal(t, uint32(1000), filter(evs, to(9021))[0].RTO, "the first SYN timeout is 1 s")
 }
