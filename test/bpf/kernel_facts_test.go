@@ -6,8 +6,8 @@ package bpf
 
 import (
 	"bufio"
-	"fmt"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
