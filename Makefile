@@ -19,10 +19,15 @@ BIN := $(CURDIR)/bin
 IG := $(BIN)/ig
 OUT := $(CURDIR)/.build
 BPF_OBJ := $(OUT)/amd64.bpf.o
+BPF_OBJ_ARM64 := $(OUT)/arm64.bpf.o
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-KERNELS ?= 5.10 6.1 6.12
+KERNELS ?= 5.10 6.1 6.12 7.3
 VM := $(BIN)/vm
+
+# make test-core: where Debian's kernels are unpacked and their BTF is kept.
+CORE_KERNEL_CACHE ?= /var/cache/trace_tcpretrans/kernels
+CORE_BTF_CACHE ?= /var/cache/trace_tcpretrans/btf
 
 # make bench: runs per configuration, seconds per native run and per VM run,
 # workload levels (streams:1-in-N drop:SYNs per second), the VM's kernel, an
@@ -38,7 +43,7 @@ BENCH_VM ?= 1
 COMPARE_IMAGE ?=
 VM_LOCK ?= /tmp/vm.lock
 
-.PHONY: all deps ig vm build run test test-unit test-bpf test-integration export inspect clean bench
+.PHONY: all deps ig vm build run test test-unit test-bpf test-core test-integration export inspect clean bench
 
 all: build
 
@@ -58,7 +63,7 @@ $(IG): tools/ig/go.mod tools/ig/go.sum
 # $(OUT) keeps the objects so that tests load exactly what the image holds.
 vm: $(VM)
 
-$(VM): $(wildcard vm/*.go) vm/go.mod
+$(VM): $(wildcard vm/*.go vm/debian/*.go) vm/go.mod
 	@mkdir -p $(BIN)
 	cd vm && go build -o $(VM) .
 
@@ -70,13 +75,23 @@ build: deps $(IG)
 run: build $(VM)
 	@scripts/run.sh $(IMAGE) $(ARGS)
 
-test: build test-unit test-bpf test-integration
+test: build test-unit test-bpf test-core test-integration
 
 test-unit:
 	cd go && go test ./...
 
 test-bpf:
 	cd test && $(SUDO) env "PATH=$(PATH)" go test -count=1 -v ./bpf/ -object $(BPF_OBJ)
+
+# CO-RE relocation of every program of both objects in the image against the
+# BTF of each kernel Debian serves (bullseye to experimental, amd64 and
+# arm64), loaded here with that kernel's BTF. The first run downloads the
+# kernels and extracts their BTF (a few minutes); after that, seconds.
+test-core:
+	cd test && $(SUDO) env "PATH=$(PATH)" go test -count=1 -v ./core/ \
+		-object-amd64 $(BPF_OBJ) -object-arm64 $(BPF_OBJ_ARM64) \
+		-kernel-cache $(CORE_KERNEL_CACHE) -btf-cache $(CORE_BTF_CACHE)
+	cd test && go test -count=1 ./core/kbtf/ -btf-cache $(CORE_BTF_CACHE)
 
 # The integration tests run ig and dockerd, which this host's kernel may not
 # allow: they run inside each Debian kernel of $(KERNELS) under QEMU.

@@ -19,7 +19,7 @@ start=$(date +%s)
 mkdir -p "$OUT" "$RES"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- program.bpf.c gadget.yaml build.yaml go 2>/dev/null || commit="$commit (with uncommitted changes to the gadget)"
-KSRC=$(bench/deps.sh | tail -1)
+KSRC=$(BENCH_KERNEL=$BENCH_KERNEL bench/deps.sh | tail -1)
 
 echo "bench: building the floor, the load generator and the harness"
 "$CLANG" -target bpf -O2 -g -c bench/floor.bpf.c -o "$OUT/floor.bpf.o"

@@ -27,6 +27,7 @@ check cpio cpio
 check depmod kmod
 check xz xz-utils
 check zstd zstd
+check lz4 lz4
 check nsenter util-linux
 check iptables iptables
 [ -f /usr/include/bpf/bpf_helpers.h ] || need_pkgs+=(libbpf-dev)

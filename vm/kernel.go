@@ -1,27 +1,30 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
+
+	"trace_tcpretrans/vm/debian"
 )
 
 type kernel struct {
 	name  string // what users pass to -kernel
-	suite string // Debian release that ships it
+	suite string // Debian suite that ships it
 }
 
+// kernels are fetched for amd64 from the suite's newest kernel; "7.3" is
+// the newest Debian ships (trixie-backports).
 var kernels = map[string]kernel{
 	"5.10": {"5.10", "bullseye"},
 	"6.1":  {"6.1", "bookworm"},
 	"6.12": {"6.12", "trixie"},
+	"7.3":  {"7.3", "trixie-backports"},
 }
 
 func kernelNames() []string {
@@ -29,7 +32,7 @@ func kernelNames() []string {
 	for k := range kernels {
 		n = append(n, k)
 	}
-	sort.Strings(n)
+	sort.Slice(n, func(i, j int) bool { return debian.CompareVersions(n[i], n[j]) < 0 })
 	return n
 }
 
@@ -42,137 +45,60 @@ type kernelImage struct {
 }
 
 // initrdModules are loaded by the initramfs, in this order after their
-// dependencies; some are built in or absent on some kernels.
+// dependencies; some are built in or absent on some kernels (virtio is
+// built in from 6.12, fscache on 7.x, netfs absent on 5.10).
 var initrdModules = []string{
 	"virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
 	"netfs", "fscache", "9pnet", "9pnet_virtio", "9p", "overlay",
 }
 
+// prepareKernel fetches the kernel (once, see package debian) and builds its
+// initramfs next to it (once per kernel version and init recipe).
 func prepareKernel(cache string, k kernel) (*kernelImage, error) {
-	dir := filepath.Join(cache, k.suite)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	ready := filepath.Join(dir, "ready")
-	if b, err := os.ReadFile(ready); err == nil {
-		img, err := imageAt(dir, strings.TrimSpace(string(b)))
-		if err != nil {
-			return nil, err
-		}
-		if _, err := os.Stat(img.initrd); err != nil {
-			logf("building initramfs for %s", img.version)
-			if err := buildInitrd(img, filepath.Join(dir, "initrd-build")); err != nil {
-				return nil, err
-			}
-		}
-		return img, nil
-	}
-
-	apt, err := aptFor(dir, k.suite)
+	migrateCache(cache, k.suite)
+	debian.Logf = logf
+	dk, err := debian.Fetch(cache, k.suite, "amd64", true)
 	if err != nil {
 		return nil, err
 	}
-	out, err := apt("apt-cache", "depends", "linux-image-amd64")
-	if err != nil {
-		return nil, err
+	if v := strings.TrimSuffix(dk.Version, "-amd64"); v != k.name && !strings.HasPrefix(v, k.name+".") && !strings.HasPrefix(v, k.name+"-") {
+		logf("note: Debian %s now serves Linux %s for -kernel %s", k.suite, dk.Version, k.name)
 	}
-	m := regexp.MustCompile(`Depends: linux-image-(\S+)-amd64\b`).FindStringSubmatch(out)
-	if m == nil {
-		return nil, fmt.Errorf("no kernel found in %s's linux-image-amd64: %s", k.suite, out)
+	img := &kernelImage{
+		version: dk.Version,
+		vmlinuz: dk.Vmlinuz,
+		modules: dk.Modules,
+		// Named after the kernel and the recipe, so that a changed init
+		// or a newer kernel gets its own.
+		initrd: filepath.Join(dk.Dir, initrdName(dk.Version)),
 	}
-	version := m[1] + "-amd64"
-	pkg := "linux-image-" + version + "-unsigned"
-	logf("downloading %s (%s)", pkg, k.suite)
-	if _, err := apt("apt-get", "download", pkg); err != nil {
-		return nil, err
-	}
-	debs, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
-	if len(debs) == 0 {
-		return nil, fmt.Errorf("%s was not downloaded", pkg)
-	}
-	root := filepath.Join(dir, "root")
-	if err := runCmd("", "dpkg", "-x", debs[0], root); err != nil {
-		return nil, err
-	}
-	// depmod -b looks under lib/modules; trixie ships usr/lib/modules.
-	if _, err := os.Stat(filepath.Join(root, "lib/modules", version)); err != nil {
-		if err := os.MkdirAll(filepath.Join(root, "lib"), 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.Symlink("../usr/lib/modules", filepath.Join(root, "lib/modules")); err != nil {
+	if _, err := os.Stat(img.initrd); err != nil {
+		logf("building initramfs for %s", img.version)
+		if err := buildInitrd(img); err != nil {
 			return nil, err
 		}
 	}
-	if err := runCmd("", "depmod", "-b", root, version); err != nil {
-		return nil, err
-	}
-	img, err := imageAt(dir, version)
-	if err != nil {
-		return nil, err
-	}
-	logf("building initramfs for %s", version)
-	if err := buildInitrd(img, filepath.Join(dir, "initrd-build")); err != nil {
-		return nil, err
-	}
-	for _, d := range debs {
-		os.Remove(d)
-	}
-	return img, os.WriteFile(ready, []byte(version+"\n"), 0o644)
+	return img, nil
 }
 
-func imageAt(dir, version string) (*kernelImage, error) {
-	mods, err := filepath.EvalSymlinks(filepath.Join(dir, "root/lib/modules", version))
-	if err != nil {
-		return nil, err
+// migrateCache removes what vm kept for suite before package debian did the
+// fetching (cache/<suite>/, amd64 only; now cache/<suite>-amd64/).
+func migrateCache(cache, suite string) {
+	old := filepath.Join(cache, suite)
+	if _, err := os.Stat(filepath.Join(old, "ready")); err != nil {
+		if _, err := os.Stat(filepath.Join(old, "sources.list")); err != nil {
+			return
+		}
 	}
-	return &kernelImage{
-		version: version,
-		vmlinuz: filepath.Join(dir, "root/boot/vmlinuz-"+version),
-		modules: mods,
-		// Named after its contents, so that a changed init is rebuilt.
-		initrd: filepath.Join(dir, initrdName()),
-	}, nil
+	logf("removing %s (the old cache layout; kernels are now under %s-amd64)", old, old)
+	if err := os.RemoveAll(old); err != nil {
+		logf("%v", err)
+	}
 }
 
-func initrdName() string {
+func initrdName(version string) string {
 	sum := sha256.Sum256([]byte(initScript + strings.Join(initrdModules, " ")))
-	return fmt.Sprintf("initrd-%x.gz", sum[:6])
-}
-
-// aptFor returns a runner of apt commands on a private state for suite, so
-// that the system's apt configuration is left alone.
-func aptFor(dir, suite string) (func(name string, args ...string) (string, error), error) {
-	src := filepath.Join(dir, "sources.list")
-	line := fmt.Sprintf("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n", suite)
-	if err := os.WriteFile(src, []byte(line), 0o644); err != nil {
-		return nil, err
-	}
-	for _, d := range []string{"lists/partial", "archives/partial"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return nil, err
-		}
-	}
-	opts := []string{
-		"-o", "Dir::Etc::sourcelist=" + src, "-o", "Dir::Etc::sourceparts=-",
-		"-o", "Dir::State::Lists=" + filepath.Join(dir, "lists"),
-		"-o", "Dir::Cache::archives=" + filepath.Join(dir, "archives"),
-		"-o", "Dir::State::status=/dev/null", "-o", "APT::Sandbox::User=root",
-	}
-	run := func(name string, args ...string) (string, error) {
-		cmd := exec.Command(name, append(append([]string{}, opts...), args...)...)
-		cmd.Dir = dir
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out.String())
-		}
-		return out.String(), nil
-	}
-	logf("updating Debian %s package lists", suite)
-	if _, err := run("apt-get", "update", "-qq"); err != nil {
-		return nil, err
-	}
-	return run, nil
+	return fmt.Sprintf("initrd-%s-%x.gz", version, sum[:6])
 }
 
 func runCmd(dir, name string, args ...string) error {
@@ -255,8 +181,11 @@ exec switch_root /mnt/root /bin/sh /vmrun/stage2.sh
 
 // buildInitrd writes a gzip'd cpio with busybox, the init script and the
 // modules needed to mount 9p and overlay, uncompressed for busybox insmod.
-func buildInitrd(img *kernelImage, work string) error {
-	os.RemoveAll(work)
+func buildInitrd(img *kernelImage) error {
+	work, err := os.MkdirTemp(filepath.Dir(img.initrd), "initrd-build.")
+	if err != nil {
+		return err
+	}
 	defer os.RemoveAll(work)
 	for _, d := range []string{"bin", "modules"} {
 		if err := os.MkdirAll(filepath.Join(work, d), 0o755); err != nil {
@@ -283,8 +212,12 @@ func buildInitrd(img *kernelImage, work string) error {
 			return err
 		}
 	}
-	script := fmt.Sprintf("cd %q && find . | cpio -o -H newc --quiet | gzip -1 > %q", work, img.initrd)
-	return runCmd("", "sh", "-c", script)
+	tmp := fmt.Sprintf("%s.%d.tmp", img.initrd, os.Getpid())
+	script := fmt.Sprintf("cd %q && find . | cpio -o -H newc --quiet | gzip -1 > %q", work, tmp)
+	if err := runCmd("", "sh", "-c", script); err != nil {
+		return err
+	}
+	return os.Rename(tmp, img.initrd)
 }
 
 func decompress(src, dst string) error {

@@ -4,9 +4,11 @@
 // with the command's status.
 //
 //	vm -kernel 6.1 [-share DIR]... [-workdir DIR] -- 'command'
+//	vm -kernel 6.1 -print suite|mirror
 //
-// Kernels come from Debian's mirror (bullseye 5.10, bookworm 6.1, trixie
-// 6.12) and are cached. A guest whose CPUs soft-lock (seen now and then under
+// Kernels come from the Debian mirror of this machine's apt sources
+// (bullseye 5.10, bookworm 6.1, trixie 6.12, trixie-backports 7.3; see
+// package debian) and are cached. A guest whose CPUs soft-lock (seen now and then under
 // multi-threaded TCG) is detected and booted once more.
 package main
 
@@ -23,6 +25,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"trace_tcpretrans/vm/debian"
 )
 
 // exitRunner is the status for failures of the runner itself.
@@ -46,6 +50,7 @@ type options struct {
 	shares  shares
 	workdir string
 	command string
+	print   string
 }
 
 func main() {
@@ -61,7 +66,11 @@ func main() {
 	flag.StringVar(&o.cache, "cache", "/var/cache/trace_tcpretrans/vm", "where kernels and initramfs images are kept")
 	flag.Var(&o.shares, "share", "host directory shared read-write at the same path (repeatable)")
 	flag.StringVar(&o.workdir, "workdir", "/", "working directory of the command in the guest")
+	flag.StringVar(&o.print, "print", "", "print and exit: mirror (Debian's archive, from apt's sources) or suite (the Debian suite of -kernel)")
 	flag.Parse()
+	if o.print != "" {
+		os.Exit(printInfo(o))
+	}
 	o.command = strings.Join(flag.Args(), " ")
 	if o.command == "" {
 		fmt.Fprintln(os.Stderr, "vm: no command; usage: vm -kernel 6.1 -- 'command'")
@@ -73,6 +82,30 @@ func main() {
 		os.Exit(exitRunner)
 	}
 	os.Exit(status)
+}
+
+// printInfo answers -print for scripts (bench/deps.sh).
+func printInfo(o options) int {
+	switch o.print {
+	case "mirror":
+		m, err := debian.Mirror()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "vm:", err)
+			return exitRunner
+		}
+		fmt.Println(m)
+	case "suite":
+		k, ok := kernels[o.kernel]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "vm: unknown -kernel %q: use one of %s\n", o.kernel, strings.Join(kernelNames(), ", "))
+			return exitRunner
+		}
+		fmt.Println(k.suite)
+	default:
+		fmt.Fprintf(os.Stderr, "vm: unknown -print %q: use mirror or suite\n", o.print)
+		return exitRunner
+	}
+	return 0
 }
 
 func logf(format string, args ...any) {
