@@ -142,10 +142,9 @@ GADGET_TRACER(tcpretrans, events, event);
 
 // Kernel differences, each checked by CO-RE rather than by version.
 
-// Linux 6.17 gave tcp:tcp_retransmit_skb its own event class, fired for every
-// attempt with the transmit result in err (commit 2f8a0ef3a6d3, "tcp: add
-// the err of the retransmission to tcp_retransmit_skb"). Addresses and
-// ports are stored as in the older class below.
+// Linux 6.17 gave tcp:tcp_retransmit_skb its own event class
+// (include/trace/events/tcp.h), fired for every attempt with the transmit
+// result in err. Addresses and ports are stored as in the older class below.
 struct trace_event_raw_tcp_retransmit_skb___err {
 	const void *skbaddr;
 	const void *skaddr;
@@ -160,9 +159,9 @@ struct trace_event_raw_tcp_retransmit_skb___err {
 	int err;
 } __attribute__((preserve_access_index));
 
-// Layout of tcp:tcp_retransmit_skb before 6.17, shared with other events.
-// family was added in 5.6 (commit 3dd344ea84e1, "net: tracepoint: exposing
-// sk_family in all tcp:tracepoints"), so it is checked before use.
+// Layout of tcp:tcp_retransmit_skb before 6.17, shared with other events
+// (class tcp_event_sk_skb). Its family member came after 5.10 (absent from
+// Debian's 5.10.0-32, present in 6.1.0-50), so it is checked before use.
 struct trace_event_raw_tcp_event_sk_skb___old {
 	const void *skbaddr;
 	const void *skaddr;
@@ -389,9 +388,9 @@ static __always_inline void fill_segment(struct event *event,
 	event->seq = BPF_CORE_READ(tcb, seq);
 	event->len = end_seq - event->seq;
 	event->segs = BPF_CORE_READ(tcb, tcp_gso_segs);
-	// tcp_flags grew from __u8 to __u16 for AccECN (6.16, commit
-	// 2c2f08d31d1f, "tcp: extend tcp_flags to allow AE bit/ACE field");
-	// the probed bitfield read relocates its size.
+	// tcp_flags grew from __u8 to __u16 (room for AccECN's AE bit) after
+	// 6.12 (a __u8 in Debian's 6.12.117, a __u16 in 7.2.13); the probed
+	// bitfield read relocates its size.
 	event->tcpflags_raw = BPF_CORE_READ_BITFIELD_PROBED(tcb, tcp_flags);
 	// SYN and FIN take one sequence number each but carry no data.
 	if (event->tcpflags_raw & (SYN | FIN))
