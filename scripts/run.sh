@@ -20,6 +20,6 @@ if host_can_run_ig; then
 fi
 
 echo "run: this host cannot run ig fully (no kprobes or PID 1 hidden);" >&2
-echo "run: booting Debian's ${RUN_KERNEL:-6.1} kernel under QEMU to run the guide's scenario there" >&2
-exec bin/vm -kernel "${RUN_KERNEL:-6.1}" -share "$PWD" -workdir "$PWD" -- \
+echo "run: booting Debian's ${RUN_KERNEL:-7.3} kernel under QEMU to run the guide's scenario there" >&2
+exec bin/vm -kernel "${RUN_KERNEL:-7.3}" -share "$PWD" -workdir "$PWD" -- \
 	"scripts/demo.sh $(printf '%q ' "$image" "$@")"
