@@ -16,7 +16,15 @@ work=$(mktemp -d /tmp/demo.XXXXXX)
 ig_pid=
 
 cleanup() {
-	[ -n "$ig_pid" ] && kill -INT "$ig_pid" 2>/dev/null && wait "$ig_pid" 2>/dev/null || true
+	if [ -n "$ig_pid" ] && kill -INT "$ig_pid" 2>/dev/null; then
+		# ig still starting may not act on SIGINT at once: 20 s, then KILL.
+		for _ in $(seq 40); do
+			kill -0 "$ig_pid" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill -KILL "$ig_pid" 2>/dev/null || true
+		wait "$ig_pid" 2>/dev/null || true
+	fi
 	docker rm -f test-trace-tcpretrans tr-web >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -32,7 +40,8 @@ web_ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{e
 echo "demo: starting ig run $image --containername test-trace-tcpretrans $*" >&2
 bin/ig run "$image" --verify-image=false --containername test-trace-tcpretrans "$@" &
 ig_pid=$!
-wait_for "the gadget's programs to be attached" 60 gadget_attached
+# Under QEMU/TCG ig takes 30 to 70 s to compile the wasm operator and attach.
+wait_for "the gadget's programs to be attached" 180 gadget_attached
 
 docker run -d --cap-add NET_ADMIN --name test-trace-tcpretrans trtest/busybox /bin/sleep 3600 >/dev/null
 client_pid=$(docker inspect -f '{{.State.Pid}}' test-trace-tcpretrans)

@@ -98,7 +98,10 @@ func StartIG(t *testing.T, args ...string) *IG {
 	}()
 	t.Cleanup(func() { g.Stop(t) })
 
-	deadline := time.Now().Add(90 * time.Second)
+	// Under QEMU/TCG ig takes 30 to 140 s to start (the first start of a
+	// guest pages ig in over 9p; every start loads the kernel's BTF and
+	// compiles the wasm operator): a bound, not a speed check.
+	deadline := time.Now().Add(240 * time.Second)
 	for !attached() {
 		select {
 		case <-g.done:
@@ -106,7 +109,7 @@ func StartIG(t *testing.T, args ...string) *IG {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ig did not attach within 90 s\n%s", g.stderr)
+			t.Fatalf("ig did not attach within 240 s\n%s", g.stderr)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
