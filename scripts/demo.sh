@@ -16,8 +16,9 @@ work=$(mktemp -d /tmp/demo.XXXXXX)
 ig_pid=
 
 cleanup() {
-	if [ -n "$ig_pid" ] && kill -INT "$ig_pid" 2>/dev/null; then
-		# ig still starting may not act on SIGINT at once: 20 s, then KILL.
+	# TERM, not INT: a non-interactive shell starts background commands
+	# with SIGINT ignored. Whatever ig has attached goes with its process.
+	if [ -n "$ig_pid" ] && kill -TERM "$ig_pid" 2>/dev/null; then
 		for _ in $(seq 40); do
 			kill -0 "$ig_pid" 2>/dev/null || break
 			sleep 0.5
