@@ -23,6 +23,8 @@ BPF_OBJ_ARM64 := $(OUT)/arm64.bpf.o
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 KERNELS ?= 5.10 6.1 6.12 7.3
+# Guests run side by side: a TCG guest uses one host thread.
+JOBS ?= 2
 VM := $(BIN)/vm
 
 # make test-core: where Debian's kernels are unpacked and their BTF is kept.
@@ -99,13 +101,7 @@ test-integration: build $(VM)
 	cd test && go test -tags integration -c -o $(OUT)/integration.test ./integration/
 	cd test && go build -o $(OUT)/loadgen ./loadgen/
 	cd vm && go test ./...
-	@for k in $(KERNELS); do \
-		echo "=== integration tests on Linux $$k"; \
-		start=$$(date +%s); \
-		$(SUDO) $(VM) -kernel $$k -share $(CURDIR) -workdir $(CURDIR)/test/integration -- \
-			"$(OUT)/integration.test -test.v -test.count=1 -repo $(CURDIR) -image $(IMAGE) -loadgen $(OUT)/loadgen" || exit 1; \
-		echo "=== integration tests on Linux $$k passed in $$(( $$(date +%s) - start )) s"; \
-	done
+	$(SUDO) env "PATH=$(PATH)" JOBS=$(JOBS) scripts/integration.sh $(IMAGE) $(KERNELS)
 
 bench: build $(VM)
 	$(SUDO) env "PATH=$(PATH)" IMAGE=$(IMAGE) COMPARE_IMAGE=$(COMPARE_IMAGE) CLANG=$(CLANG) \
