@@ -9,6 +9,11 @@ require (
 	trace_tcpretrans/vm v0.0.0
 )
 
-require go.yaml.in/yaml/v3 v3.0.5 // indirect
+require (
+	go.yaml.in/yaml/v3 v3.0.5
+	trace_tcpretrans/go v0.0.0
+)
 
 replace trace_tcpretrans/vm => ../vm
+
+replace trace_tcpretrans/go => ../go

@@ -1,7 +1,6 @@
 package bpf
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"os"
@@ -14,11 +13,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"trace_tcpretrans/go/contract"
+	"trace_tcpretrans/test/gadgettest"
 )
 
 // kprobes are not available on every kernel the tests run on; the kprobe
 // program is loaded (so the verifier checks it) but attached only by ig.
-var defaults = Options{NoAttach: []string{"ig_tlp_kprobe"}}
+var defaults = Options{NoAttach: []string{contract.ProgLossKprobe}}
 
 func with(vars map[string]any) Options {
 	o := defaults
@@ -28,7 +30,7 @@ func with(vars map[string]any) Options {
 
 func withFilters(f Filters) Options {
 	o := defaults
-	o.Filters = &f
+	o.Config = &f
 	return o
 }
 
@@ -493,28 +495,20 @@ func TestLossAndSYNACKCanBeTurnedOff(t *testing.T) {
 // socket bound to port in the namespace.
 func putSocketOwner(t *testing.T, g *Gadget, ns *Netns, port uint16, mntns uint64, pid, tid uint32, comm string) {
 	t.Helper()
-	m := g.Coll.Maps["gadget_sockets"]
+	m := g.Coll.Maps["gadget_sockets"] // IG's socket enricher map (gadget/sockets-map.h)
 	var kt, vt *btf.Struct
-	require.NoError(t, g.spec.Types.TypeByName("gadget_socket_key", &kt))
-	require.NoError(t, g.spec.Types.TypeByName("gadget_socket_value", &vt))
+	require.NoError(t, g.Spec.Types.TypeByName("gadget_socket_key", &kt))
+	require.NoError(t, g.Spec.Types.TypeByName("gadget_socket_value", &vt))
 	key := make([]byte, m.KeySize())
 	val := make([]byte, m.ValueSize())
-	kf, vf := flatten(kt, "", 0), flatten(vt, "", 0)
-	put := func(buf []byte, f map[string]member, name string, v uint64) {
+	kf, err := gadgettest.Flatten(kt)
+	require.NoError(t, err)
+	vf, err := gadgettest.Flatten(vt)
+	require.NoError(t, err)
+	put := func(buf []byte, f map[string]gadgettest.Member, name string, v uint64) {
 		mb, ok := f[name]
 		require.True(t, ok, name)
-		switch mb.size {
-		case 1:
-			buf[mb.off] = byte(v)
-		case 2:
-			binary.LittleEndian.PutUint16(buf[mb.off:], uint16(v))
-		case 4:
-			binary.LittleEndian.PutUint32(buf[mb.off:], uint32(v))
-		case 8:
-			binary.LittleEndian.PutUint64(buf[mb.off:], v)
-		default:
-			t.Fatalf("%s: size %d", name, mb.size)
-		}
+		require.NoError(t, gadgettest.PutUint(buf[mb.Off:mb.Off+mb.Size], v), name)
 	}
 	put(key, kf, "netns", uint64(ns.Inode))
 	put(key, kf, "family", unix.AF_INET)
@@ -523,7 +517,7 @@ func putSocketOwner(t *testing.T, g *Gadget, ns *Netns, port uint16, mntns uint6
 	put(val, vf, "mntns", mntns)
 	put(val, vf, "pid_tgid", uint64(pid)<<32|uint64(tid))
 	put(val, vf, "uid_gid", 0)
-	copy(val[vf["task"].off:vf["task"].off+16], comm)
+	copy(val[vf["task"].Off:vf["task"].Off+16], comm)
 	require.NoError(t, m.Put(key, val))
 }
 
@@ -561,10 +555,10 @@ func TestSocketOwnerAndContainerFilter(t *testing.T) {
 
 func TestKprobeProgramPassesVerifier(t *testing.T) {
 	g := LoadGadget(t, defaults)
-	prog := g.Coll.Programs["ig_tlp_kprobe"]
+	prog := g.Coll.Programs[contract.ProgLossKprobe]
 	require.NotNil(t, prog, "loaded with the collection")
 	info, err := prog.Info()
 	require.NoError(t, err)
 	assert.Equal(t, ebpf.Kprobe, info.Type)
-	assert.Equal(t, "tcp_send_loss_probe", g.spec.Programs["ig_tlp_kprobe"].AttachTo)
+	assert.Equal(t, "tcp_send_loss_probe", g.Spec.Programs[contract.ProgLossKprobe].AttachTo)
 }

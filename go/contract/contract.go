@@ -1,0 +1,177 @@
+// Package contract is the one place where the names and layouts shared by
+// the gadget's parts are defined: program.bpf.c and gadget.yaml on one side,
+// the wasm operator (go/), the tests (test/) and the benchmark (bench/) on
+// the other. Every name a Go file needs to find something in the BPF object
+// or in ig's output comes from here; test/contract checks each of them
+// against the built object's BTF and against gadget.yaml.
+package contract
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
+
+// The gadget and its default image in ig's local store.
+const (
+	Name         = "trace_tcpretrans"
+	DefaultImage = "trace_tcpretrans:latest"
+	DataSource   = "tcpretrans" // gadget.yaml datasources key, GADGET_TRACER's name
+)
+
+// Objects of program.bpf.c.
+const (
+	EventsMap    = "events"            // GADGET_TRACER_MAP ring buffer
+	ConfigMap    = "tcpretrans_config" // array of one struct config
+	EventStruct  = "event"
+	ConfigStruct = "config"
+)
+
+// BPF program names, as bpftool and ig's attach_to configuration show them.
+const (
+	ProgRetransmit = "ig_tcpretrans" // tracepoint tcp:tcp_retransmit_skb
+	ProgLossKprobe = "ig_tlp_kprobe" // kprobe tcp_send_loss_probe
+	ProgLossTimer  = "ig_tlp_timer"  // tracepoint timer:timer_expire_entry
+	ProgSynack     = "ig_synack"     // tracepoint tcp:tcp_retransmit_synack
+)
+
+// Programs lists every program of the object.
+var Programs = []string{ProgRetransmit, ProgLossKprobe, ProgLossTimer, ProgSynack}
+
+// Kernel symbols whose presence in /proc/kallsyms the gadget's parts test.
+const (
+	// KprobeSymbol exists when the kernel was built with CONFIG_KPROBES:
+	// the one kprobe check of the wasm operator, the tests, the benchmark
+	// and scripts/run.sh.
+	KprobeSymbol = "register_kprobe"
+	// WriteTimerSymbol is the TCP write timer's callback (ig_tlp_timer).
+	WriteTimerSymbol = "tcp_write_timer"
+)
+
+// Parameter keys (gadget.yaml params.ebpf) and their defaults.
+const (
+	ParamLossHook = "loss-probe-hook"
+	ParamLoss     = "loss"
+	ParamSynack   = "synack"
+	ParamFailed   = "failed"
+	ParamFamily   = "family"
+)
+
+// Param is one of the gadget's parameters.
+type Param struct {
+	Key     string
+	Default string
+}
+
+// Params lists the parameters in gadget.yaml's order.
+var Params = []Param{
+	{ParamLossHook, "auto"},
+	{ParamLoss, "true"},
+	{ParamSynack, "true"},
+	{ParamFailed, "false"},
+	{ParamFamily, "0"},
+}
+
+// LossHooks are the accepted values of --loss-probe-hook, in the order
+// shown to users; Families those of --family.
+var (
+	LossHooks = []string{"auto", "kprobe", "timer"}
+	Families  = []string{"0", "4", "6"}
+)
+
+// EnumValue is one value of a C enum of program.bpf.c.
+type EnumValue struct {
+	Name  string
+	Value uint64
+}
+
+// Enum is a C enum of program.bpf.c whose names ig prints in a column.
+type Enum struct {
+	CType  string // C enum name
+	Field  string // struct event member, hidden; ig shows it without _raw
+	Values []EnumValue
+}
+
+// The event's enums.
+var (
+	Type = Enum{"tcpretrans_type", "type_raw", []EnumValue{
+		{"RETRANS", 0}, {"LOSS", 1}, {"SYNACK", 2}, {"RETRANS_FAILED", 3},
+	}}
+	Reason = Enum{"tcpretrans_reason", "reason_raw", []EnumValue{
+		{"OTHER", 0}, {"RTO", 1}, {"FAST_RECOVERY", 2}, {"TLP", 3},
+		{"SYN_RTO", 4}, {"SYNACK_RTO", 5}, {"DUP_SYN", 6},
+	}}
+	State = Enum{"tcpretrans_state", "state_raw", []EnumValue{
+		{"ESTABLISHED", 1}, {"SYN_SENT", 2}, {"SYN_RECV", 3}, {"FIN_WAIT1", 4},
+		{"FIN_WAIT2", 5}, {"TIME_WAIT", 6}, {"CLOSE", 7}, {"CLOSE_WAIT", 8},
+		{"LAST_ACK", 9}, {"LISTEN", 10}, {"CLOSING", 11}, {"NEW_SYN_RECV", 12},
+		{"BOUND_INACTIVE", 13},
+	}}
+	// TCPFlags is a bit set: ig joins the names of the bits set with "|".
+	TCPFlags = Enum{"tcp_flags_set", "tcpflags_raw", []EnumValue{
+		{"FIN", 0x01}, {"SYN", 0x02}, {"RST", 0x04}, {"PSH", 0x08},
+		{"ACK", 0x10}, {"URG", 0x20}, {"ECE", 0x40}, {"CWR", 0x80},
+	}}
+	Enums = []Enum{Type, Reason, State, TCPFlags}
+)
+
+// Names returns the enum's names in value order, as gadget.yaml's
+// value.one-of lists them.
+func (e Enum) Names() []string {
+	n := make([]string, len(e.Values))
+	for i, v := range e.Values {
+		n[i] = v.Name
+	}
+	return n
+}
+
+// Name returns the name of value v, or "UNKNOWN".
+func (e Enum) Name(v uint64) string {
+	for _, ev := range e.Values {
+		if ev.Value == v {
+			return ev.Name
+		}
+	}
+	return "UNKNOWN"
+}
+
+// Config is the only entry of ConfigMap, laid out as program.bpf.c's
+// struct config. The wasm operator writes Bytes() when the gadget starts;
+// until then the programs emit nothing.
+type Config struct {
+	Ready  uint8 // 1 once written
+	Loss   uint8 // LOSS events of tail loss probes
+	Synack uint8 // SYNACK events of listeners
+	Failed uint8 // RETRANS_FAILED events (Linux 6.17 and later)
+	Family uint32
+}
+
+// DefaultConfig is what the parameters' defaults give.
+func DefaultConfig() Config {
+	return Config{Ready: 1, Loss: 1, Synack: 1}
+}
+
+// Members returns the values by struct config's member names: the
+// encoding of objects whose layout differs from Config (an older image
+// compared in the benchmark) goes by name and the object's BTF.
+func (c Config) Members() map[string]uint64 {
+	return map[string]uint64{
+		"ready": uint64(c.Ready), "loss": uint64(c.Loss), "synack": uint64(c.Synack),
+		"failed": uint64(c.Failed), "family": uint64(c.Family),
+	}
+}
+
+// Bytes encodes the entry in the host's byte order, as the kernel reads it
+// (IG's wasm API and cilium/ebpf encode structs the same way).
+func (c Config) Bytes() []byte {
+	var b bytes.Buffer
+	if err := binary.Write(&b, binary.NativeEndian, c); err != nil {
+		panic(fmt.Sprintf("encoding a fixed-size struct: %v", err)) // cannot happen
+	}
+	return b.Bytes()
+}
+
+// String describes the entry for logs.
+func (c Config) String() string {
+	return fmt.Sprintf("loss=%t synack=%t failed=%t family=%d", c.Loss == 1, c.Synack == 1, c.Failed == 1, c.Family)
+}

@@ -1,0 +1,218 @@
+// Package contract checks go/contract, the names and layouts the Go side of
+// the gadget relies on, against what the gadget really is: the BPF object
+// that goes into the image (its BTF) and gadget.yaml. It needs no root: it
+// reads files only.
+package contract
+
+import (
+	"bytes"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"trace_tcpretrans/go/contract"
+	"trace_tcpretrans/test/gadgettest"
+)
+
+var (
+	objectPath = flag.String("object", "../../.build/amd64.bpf.o", "BPF object built by 'make build'")
+	gadgetYAML = flag.String("gadget-yaml", "../../gadget.yaml", "the gadget's metadata")
+)
+
+func loadSpec(t *testing.T) *ebpf.CollectionSpec {
+	t.Helper()
+	spec, err := gadgettest.LoadSpec(*objectPath)
+	require.NoError(t, err)
+	return spec
+}
+
+// configMismatch compares struct config of the object with
+// contract.Config: member names, order, offsets and sizes, and the bytes
+// each side writes for the same values.
+func configMismatch(st *btf.Struct) error {
+	goType := reflect.TypeOf(contract.Config{})
+	if len(st.Members) != goType.NumField() {
+		return fmt.Errorf("struct config has %d members, contract.Config %d fields", len(st.Members), goType.NumField())
+	}
+	off := 0
+	for i, m := range st.Members {
+		f := goType.Field(i)
+		size, err := btf.Sizeof(m.Type)
+		if err != nil {
+			return fmt.Errorf("member %s: %w", m.Name, err)
+		}
+		goSize := int(f.Type.Size())
+		if m.Name != strings.ToLower(f.Name) || int(m.Offset.Bytes()) != off || size != goSize {
+			return fmt.Errorf("struct config member %d is %s at %d (%d bytes); contract.Config has %s at %d (%d bytes)",
+				i, m.Name, m.Offset.Bytes(), size, f.Name, off, goSize)
+		}
+		off += goSize // binary.Write packs fields without padding
+	}
+	if int(st.Size) != off {
+		return fmt.Errorf("struct config has %d bytes, contract.Config encodes %d", st.Size, off)
+	}
+	// Distinct values in every member, so that a swap shows.
+	c := contract.Config{Ready: 1, Loss: 2, Synack: 3, Failed: 4, Family: 0x06050400}
+	byName, err := gadgettest.EncodeByName(st, c.Members())
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(byName, c.Bytes()) {
+		return fmt.Errorf("contract.Config encodes %x, the object's layout wants %x", c.Bytes(), byName)
+	}
+	if names := slices.Sorted(maps.Keys(c.Members())); len(names) != len(st.Members) {
+		return fmt.Errorf("contract.Config.Members names %v, struct config has %d members", names, len(st.Members))
+	}
+	return nil
+}
+
+// The bytes the wasm operator writes are the ones the BPF programs read.
+func TestConfigLayout(t *testing.T) {
+	spec := loadSpec(t)
+	st, err := gadgettest.ConfigLayout(spec)
+	require.NoError(t, err)
+	assert.Equal(t, contract.ConfigStruct, st.Name)
+	require.NoError(t, configMismatch(st))
+
+	def := contract.DefaultConfig()
+	var got contract.Config
+	require.NoError(t, binary.Read(bytes.NewReader(def.Bytes()), binary.NativeEndian, &got))
+	assert.Equal(t, def, got)
+}
+
+// The check above fails for each way struct config could change without
+// contract.Config.
+func TestConfigMismatchCaught(t *testing.T) {
+	spec := loadSpec(t)
+	orig, err := gadgettest.ConfigLayout(spec)
+	require.NoError(t, err)
+	u8, u16, u32 := &btf.Int{Name: "__u8", Size: 1}, &btf.Int{Name: "__u16", Size: 2}, &btf.Int{Name: "__u32", Size: 4}
+	changes := map[string]func(*btf.Struct){
+		"member added": func(s *btf.Struct) {
+			s.Members = append(s.Members, btf.Member{Name: "port", Type: u32, Offset: btf.Bits(s.Size * 8)})
+			s.Size += 4
+		},
+		"member renamed": func(s *btf.Struct) { s.Members[1].Name = "probes" },
+		"members swapped": func(s *btf.Struct) {
+			s.Members[1].Name, s.Members[2].Name = s.Members[2].Name, s.Members[1].Name
+		},
+		"member widened": func(s *btf.Struct) {
+			s.Members[3].Type = u16
+			s.Members[4].Offset += 8
+			s.Size += 1
+		},
+		"member moved": func(s *btf.Struct) { s.Members[4].Offset += 32; s.Size += 4 },
+		"family narrowed": func(s *btf.Struct) {
+			s.Members[4].Type = u8
+			s.Size -= 3
+		},
+	}
+	for name, change := range changes {
+		t.Run(name, func(t *testing.T) {
+			st := btf.Copy(orig).(*btf.Struct)
+			change(st)
+			assert.Error(t, configMismatch(st))
+		})
+	}
+}
+
+// Every program and map the Go side names exists, and no program is
+// unknown to it.
+func TestObjectNames(t *testing.T) {
+	spec := loadSpec(t)
+	assert.ElementsMatch(t, contract.Programs, slices.Collect(maps.Keys(spec.Programs)), "programs of the object")
+	for _, m := range []string{contract.EventsMap, contract.ConfigMap} {
+		assert.Contains(t, spec.Maps, m)
+	}
+	assert.Equal(t, ebpf.RingBuf, spec.Maps[contract.EventsMap].Type)
+	assert.Equal(t, "kprobe/tcp_send_loss_probe", spec.Programs[contract.ProgLossKprobe].SectionName)
+	assert.Equal(t, "tracepoint/timer/timer_expire_entry", spec.Programs[contract.ProgLossTimer].SectionName)
+	assert.Equal(t, "tracepoint/tcp/tcp_retransmit_skb", spec.Programs[contract.ProgRetransmit].SectionName)
+	assert.Equal(t, "tracepoint/tcp/tcp_retransmit_synack", spec.Programs[contract.ProgSynack].SectionName)
+}
+
+// The enum lists are the object's enums, value for value, and the event's
+// members have those types.
+func TestEnums(t *testing.T) {
+	spec := loadSpec(t)
+	var ev *btf.Struct
+	require.NoError(t, spec.Types.TypeByName(contract.EventStruct, &ev))
+	members, err := gadgettest.Flatten(ev)
+	require.NoError(t, err)
+	for _, want := range contract.Enums {
+		t.Run(want.CType, func(t *testing.T) {
+			var e *btf.Enum
+			require.NoError(t, spec.Types.TypeByName(want.CType, &e))
+			var got []contract.EnumValue
+			for _, v := range e.Values {
+				got = append(got, contract.EnumValue{Name: v.Name, Value: v.Value})
+			}
+			assert.Equal(t, want.Values, got)
+			m, ok := members[want.Field]
+			require.True(t, ok, "struct event has %s", want.Field)
+			me, ok := m.Type.(*btf.Enum)
+			require.True(t, ok, "%s is an enum", want.Field)
+			assert.Equal(t, want.CType, me.Name)
+		})
+	}
+}
+
+type gadgetMeta struct {
+	Datasources map[string]struct {
+		Fields map[string]struct {
+			Annotations map[string]string `yaml:"annotations"`
+		} `yaml:"fields"`
+	} `yaml:"datasources"`
+	Params struct {
+		Wasm yaml.Node `yaml:"wasm"` // a mapping, kept in order
+	} `yaml:"params"`
+}
+
+type paramMeta struct {
+	Key            string   `yaml:"key"`
+	DefaultValue   string   `yaml:"defaultValue"`
+	PossibleValues []string `yaml:"possibleValues"`
+}
+
+// gadget.yaml shows the same enum names, parameters and defaults.
+func TestGadgetYAML(t *testing.T) {
+	raw, err := os.ReadFile(*gadgetYAML)
+	require.NoError(t, err)
+	var meta gadgetMeta
+	require.NoError(t, yaml.Unmarshal(raw, &meta))
+
+	ds, ok := meta.Datasources[contract.DataSource]
+	require.True(t, ok, "datasource %s", contract.DataSource)
+	for _, e := range []contract.Enum{contract.Type, contract.Reason, contract.State} {
+		field := strings.TrimSuffix(e.Field, "_raw")
+		assert.Equal(t, strings.Join(e.Names(), ", "), ds.Fields[field].Annotations["value.one-of"], "%s value.one-of", field)
+		assert.Equal(t, "true", ds.Fields[e.Field].Annotations["columns.hidden"], "%s hidden", e.Field)
+	}
+
+	var params []contract.Param
+	possible := map[string][]string{}
+	n := meta.Params.Wasm
+	require.Equal(t, yaml.MappingNode, n.Kind)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		var p paramMeta
+		require.NoError(t, n.Content[i+1].Decode(&p))
+		assert.Equal(t, n.Content[i].Value, p.Key)
+		params = append(params, contract.Param{Key: p.Key, Default: p.DefaultValue})
+		possible[p.Key] = p.PossibleValues
+	}
+	assert.Equal(t, contract.Params, params)
+	assert.Equal(t, contract.LossHooks, possible[contract.ParamLossHook])
+	assert.Equal(t, contract.Families, possible[contract.ParamFamily])
+}
