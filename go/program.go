@@ -7,17 +7,19 @@ package main
 import (
 	api "github.com/inspektor-gadget/inspektor-gadget/wasmapi/go"
 
+	"trace_tcpretrans/go/contract"
 	"trace_tcpretrans/go/hook"
 )
 
 // filters is validated in gadgetPreStart and written in gadgetStart, once
 // the BPF map exists.
-var filters hook.Filters
+var filters contract.Config
 
 //go:wasmexport gadgetPreStart
 func gadgetPreStart() int32 {
 	values := map[string]string{}
-	for _, key := range []string{hook.ParamKey, hook.LossKey, hook.SynackKey, hook.FailedKey, hook.FamilyKey} {
+	for _, p := range contract.Params {
+		key := p.Key
 		v, err := api.GetParamValue(key, 64)
 		if err != nil {
 			api.Errorf("reading --%s: %s", key, err)
@@ -36,8 +38,8 @@ func gadgetPreStart() int32 {
 		return 1
 	}
 	kernel := hook.Kernel{
-		Kprobes:    api.KallsymsSymbolExists(hook.KprobeSymbol),
-		WriteTimer: api.KallsymsSymbolExists(hook.WriteTimerSymbol),
+		Kprobes:    api.KallsymsSymbolExists(contract.KprobeSymbol),
+		WriteTimer: api.KallsymsSymbolExists(contract.WriteTimerSymbol),
 	}
 	chosen, err := hook.Choose(requested, kernel, filters.Loss == 1)
 	if err != nil {
@@ -56,13 +58,13 @@ func gadgetPreStart() int32 {
 
 //go:wasmexport gadgetStart
 func gadgetStart() int32 {
-	m, err := api.GetMap(hook.ConfigMap)
+	m, err := api.GetMap(contract.ConfigMap)
 	if err != nil {
-		api.Errorf("finding the BPF map %s: %s", hook.ConfigMap, err)
+		api.Errorf("finding the BPF map %s: %s", contract.ConfigMap, err)
 		return 1
 	}
-	if err := m.Put(uint32(0), filters); err != nil {
-		api.Errorf("writing the filters (%s) to %s: %s", filters, hook.ConfigMap, err)
+	if err := m.Put(uint32(0), filters.Bytes()); err != nil {
+		api.Errorf("writing the filters (%s) to %s: %s", filters, contract.ConfigMap, err)
 		return 1
 	}
 	api.Debugf("filters: %s", filters)

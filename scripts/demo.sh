@@ -26,28 +26,21 @@ cleanup() {
 		kill -KILL "$ig_pid" 2>/dev/null || true
 		wait "$ig_pid" 2>/dev/null || true
 	fi
-	docker rm -f test-trace-tcpretrans tr-web >/dev/null 2>&1 || true
+	docker rm -f test-trace-tcpretrans "$GUIDE_WEB" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
-# shellcheck source=scripts/docker-env.sh
-. scripts/docker-env.sh
-start_dockerd "$work"
-import_busybox_image trtest/busybox "$work"
-
-docker run -d --name tr-web trtest/busybox /bin/httpd -f -p 80 -h /www >/dev/null
-web_ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' tr-web)
+# shellcheck source=scripts/guide.sh
+. scripts/guide.sh
+web_ip=$(guide_up "$work")
 
 echo "demo: starting ig run $image --containername test-trace-tcpretrans $*" >&2
 bin/ig run "$image" --verify-image=false --containername test-trace-tcpretrans "$@" &
 ig_pid=$!
-# Under QEMU/TCG ig takes 30 to 70 s to compile the wasm operator and attach.
+# Under QEMU/TCG ig takes 30 to 140 s to compile the wasm operator and attach.
 wait_for "the gadget's programs to be attached" 180 gadget_attached
 
-docker run -d --cap-add NET_ADMIN --name test-trace-tcpretrans trtest/busybox /bin/sleep 3600 >/dev/null
-client_pid=$(docker inspect -f '{{.State.Pid}}' test-trace-tcpretrans)
-nsenter -t "$client_pid" -n tc qdisc add dev eth0 root netem drop 25%
-echo "demo: client container drops 25% of its packets; fetching http://$web_ip/ $fetches times" >&2
-docker exec test-trace-tcpretrans /bin/sh -c \
-	"for i in \$(seq $fetches); do timeout 20 wget -q -O /dev/null http://$web_ip/big.bin; done" || true
+lossy_client test-trace-tcpretrans 25
+echo "demo: client container drops 25% of its packets; fetching http://$web_ip/big.bin $fetches times" >&2
+fetch test-trace-tcpretrans "$fetches"
 sleep 2

@@ -19,16 +19,12 @@ package hook
 import (
 	"fmt"
 	"strings"
+
+	"trace_tcpretrans/go/contract"
 )
 
 // ParamKey is the parameter users set to choose the hook.
-const ParamKey = "loss-probe-hook"
-
-// Program names in program.bpf.c.
-const (
-	KprobeProgram = "ig_tlp_kprobe"
-	TimerProgram  = "ig_tlp_timer"
-)
+const ParamKey = contract.ParamLossHook
 
 // Disabled is the attach_to value that makes IG skip a program.
 const Disabled = "gadget_program_disabled"
@@ -44,7 +40,8 @@ const (
 	None Mode = "none"
 )
 
-// Modes lists the accepted values of the parameter, in the order shown to users.
+// Modes lists the accepted values of the parameter, in the order shown to
+// users (contract.LossHooks).
 var Modes = []Mode{Auto, Kprobe, Timer}
 
 // Kernel holds what the running kernel offers, as read from its symbols.
@@ -54,12 +51,6 @@ type Kernel struct {
 	// WriteTimer is true when the TCP write timer callback is a known symbol.
 	WriteTimer bool
 }
-
-// Symbols whose presence in /proc/kallsyms tells the facts above.
-const (
-	KprobeSymbol     = "register_kprobe"
-	WriteTimerSymbol = "tcp_write_timer"
-)
 
 // Parse validates a parameter value.
 func Parse(value string) (Mode, error) {
@@ -115,7 +106,7 @@ func Choose(requested Mode, k Kernel, loss bool) (Mode, error) {
 // Config returns the IG configuration that disables the programs not chosen.
 func Config(chosen Mode) map[string]string {
 	cfg := map[string]string{}
-	for mode, prog := range map[Mode]string{Kprobe: KprobeProgram, Timer: TimerProgram} {
+	for mode, prog := range map[Mode]string{Kprobe: contract.ProgLossKprobe, Timer: contract.ProgLossTimer} {
 		if mode != chosen {
 			cfg["programs."+prog+".attach_to"] = Disabled
 		}

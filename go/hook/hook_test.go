@@ -1,12 +1,12 @@
 package hook
 
 import (
-	"bytes"
-	"encoding/binary"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"trace_tcpretrans/go/contract"
 )
 
 func TestParseAcceptsEveryMode(t *testing.T) {
@@ -18,6 +18,15 @@ func TestParseAcceptsEveryMode(t *testing.T) {
 	m, err := Parse("")
 	require.NoError(t, err)
 	assert.Equal(t, Auto, m)
+}
+
+func TestModesAreTheContracts(t *testing.T) {
+	var names []string
+	for _, m := range Modes {
+		names = append(names, string(m))
+	}
+	assert.Equal(t, contract.LossHooks, names)
+	assert.Equal(t, string(Auto), defaultOf(ParamKey), "the parameter's default")
 }
 
 func TestParseRejectsUnknownValue(t *testing.T) {
@@ -82,35 +91,29 @@ func TestConfigDisablesTheOtherProgram(t *testing.T) {
 func TestParseFiltersDefaults(t *testing.T) {
 	f, err := ParseFilters(map[string]string{})
 	require.NoError(t, err)
-	assert.Equal(t, Filters{Ready: 1, Loss: 1, Synack: 1, Failed: 0, Family: 0}, f)
-	assert.Equal(t, []byte{1, 1, 1, 0, 0, 0, 0, 0}, encode(f), "the layout of struct config")
+	assert.Equal(t, contract.Config{Ready: 1, Loss: 1, Synack: 1, Failed: 0, Family: 0}, f)
+	assert.Equal(t, contract.DefaultConfig(), f)
+	assert.Equal(t, []byte{1, 1, 1, 0, 0, 0, 0, 0}, f.Bytes(), "the layout of struct config")
 }
 
 func TestParseFiltersValues(t *testing.T) {
-	f, err := ParseFilters(map[string]string{LossKey: "false", SynackKey: "0", FailedKey: "true", FamilyKey: "6"})
+	f, err := ParseFilters(map[string]string{contract.ParamLoss: "false", contract.ParamSynack: "0", contract.ParamFailed: "true", contract.ParamFamily: "6"})
 	require.NoError(t, err)
-	assert.Equal(t, Filters{Ready: 1, Loss: 0, Synack: 0, Failed: 1, Family: 6}, f)
-	assert.Equal(t, []byte{1, 0, 0, 1, 6, 0, 0, 0}, encode(f))
+	assert.Equal(t, contract.Config{Ready: 1, Loss: 0, Synack: 0, Failed: 1, Family: 6}, f)
+	assert.Equal(t, []byte{1, 0, 0, 1, 6, 0, 0, 0}, f.Bytes())
 	assert.Equal(t, "loss=false synack=false failed=true family=6", f.String())
 }
 
 func TestParseFiltersRejectsBadValues(t *testing.T) {
 	cases := map[string]string{
-		FamilyKey: "invalid value '5' for --family: allowed values are 0, 4, 6 (0 for both IP versions)",
-		LossKey:   "invalid value '5' for --loss: allowed values are true, false",
-		SynackKey: "invalid value '5' for --synack: allowed values are true, false",
-		FailedKey: "invalid value '5' for --failed: allowed values are true, false",
+		contract.ParamFamily: "invalid value '5' for --family: allowed values are 0, 4, 6 (0 for both IP versions)",
+		contract.ParamLoss:   "invalid value '5' for --loss: allowed values are true, false",
+		contract.ParamSynack: "invalid value '5' for --synack: allowed values are true, false",
+		contract.ParamFailed: "invalid value '5' for --failed: allowed values are true, false",
 	}
 	for key, want := range cases {
 		_, err := ParseFilters(map[string]string{key: "5"})
 		require.Error(t, err, key)
 		assert.Equal(t, want, err.Error())
 	}
-}
-
-// encode lays out f as the wasm API's Map.Put does (binary.Write, host order).
-func encode(f Filters) []byte {
-	var b bytes.Buffer
-	_ = binary.Write(&b, binary.NativeEndian, f)
-	return b.Bytes()
 }

@@ -216,8 +216,7 @@ func TestSYNACKRetransmit(t *testing.T) {
 }`)
 	g := LoadGadget(t, defaults)
 
-	ln := ns.Listen(t, "tcp4", "127.0.0.1:9004")
-	_ = ln
+	ns.Listen(t, "tcp4", "127.0.0.1:9004") // never accepts: the handshake stays a request
 	cport := connectRaw(t, ns, netip.AddrPortFrom(lo4, 9004), unix.AF_INET, 0)
 	evs := g.Collect(t, 5*time.Second, atLeast(1, func(e Event) bool { return e.Type == "SYNACK" }))
 	dump(t, evs)
@@ -384,23 +383,27 @@ func kernelReportsFailedRetransmits(t *testing.T) bool {
 	return false
 }
 
-// The output hook drops the SYNs to 9007: every retransmission attempt
-// fails with EPERM. SYNs to 9008 are dropped at input instead: their
-// retransmissions succeed and serve as the control that time has passed.
-const failRules = `table inet t {
+// failRules makes the output hook drop the SYNs to port fail: every
+// retransmission attempt fails with EPERM. SYNs to port ok are dropped at
+// input instead: their retransmissions succeed and serve as the control
+// that time has passed. Each test has its own ports, so that it never sees
+// the retransmissions of another test's sockets.
+func failRules(fail, ok int) string {
+	return fmt.Sprintf(`table inet t {
 	chain out {
 		type filter hook output priority 0;
-		tcp dport 9007 drop
+		tcp dport %d drop
 	}
 	chain in {
 		type filter hook input priority 0;
-		tcp dport 9008 drop
+		tcp dport %d drop
 	}
-}`
+}`, fail, ok)
+}
 
 func TestFailedRetransmitsHiddenByDefault(t *testing.T) {
 	ns := NewNetns(t)
-	ns.Nft(t, failRules)
+	ns.Nft(t, failRules(9007, 9008))
 	g := LoadGadget(t, defaults)
 	connectRaw(t, ns, netip.AddrPortFrom(lo4, 9007), unix.AF_INET, 0)
 	connectRaw(t, ns, netip.AddrPortFrom(lo4, 9008), unix.AF_INET, 0)
@@ -413,15 +416,15 @@ func TestFailedRetransmitsHiddenByDefault(t *testing.T) {
 
 func TestFailedRetransmitsReportedWithFlag(t *testing.T) {
 	ns := NewNetns(t)
-	ns.Nft(t, failRules)
+	ns.Nft(t, failRules(9022, 9023))
 	g := LoadGadget(t, withFilters(Filters{Loss: 1, Synack: 1, Failed: 1}))
-	connectRaw(t, ns, netip.AddrPortFrom(lo4, 9007), unix.AF_INET, 0)
-	connectRaw(t, ns, netip.AddrPortFrom(lo4, 9008), unix.AF_INET, 0)
+	connectRaw(t, ns, netip.AddrPortFrom(lo4, 9022), unix.AF_INET, 0)
+	connectRaw(t, ns, netip.AddrPortFrom(lo4, 9023), unix.AF_INET, 0)
 
-	evs := g.Collect(t, 8*time.Second, atLeast(2, to(9008)))
+	evs := g.Collect(t, 8*time.Second, atLeast(2, to(9023)))
 	dump(t, evs)
-	require.GreaterOrEqual(t, len(filter(evs, to(9008))), 2, "control retransmissions")
-	failed := filter(evs, to(9007))
+	require.GreaterOrEqual(t, len(filter(evs, to(9023))), 2, "control retransmissions")
+	failed := filter(evs, to(9022))
 	if !kernelReportsFailedRetransmits(t) {
 		assert.Empty(t, failed, "kernels before 6.17 fire tcp_retransmit_skb only on success")
 		return
@@ -433,7 +436,7 @@ func TestFailedRetransmitsReportedWithFlag(t *testing.T) {
 		assert.Equal(t, "SYN", e.TCPFlags)
 		assert.Equal(t, "SYN_RTO", e.Reason)
 	}
-	for _, e := range filter(evs, to(9008)) {
+	for _, e := range filter(evs, to(9023)) {
 		assert.Equal(t, "RETRANS", e.Type)
 		assert.Zero(t, e.Error)
 	}
@@ -468,8 +471,7 @@ func TestLossAndSYNACKCanBeTurnedOff(t *testing.T) {
 	}
 }`)
 	g := LoadGadget(t, withFilters(Filters{}))
-	ln := ns.Listen(t, "tcp4", "127.0.0.1:9011")
-	_ = ln
+	ns.Listen(t, "tcp4", "127.0.0.1:9011") // its SYN-ACKs go unanswered
 	data := ns.Listen(t, "tcp4", "127.0.0.1:9013")
 	Drain(data)
 	connectRaw(t, ns, netip.AddrPortFrom(lo4, 9011), unix.AF_INET, 0)

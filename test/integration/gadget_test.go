@@ -5,23 +5,24 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"trace_tcpretrans/go/contract"
+	"trace_tcpretrans/test/gadgettest"
 )
 
 var (
-	states  = []string{"ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV", "BOUND_INACTIVE"}
-	reasons = []string{"OTHER", "RTO", "FAST_RECOVERY", "TLP", "SYN_RTO", "SYNACK_RTO", "DUP_SYN"}
-	types   = []string{"RETRANS", "LOSS", "SYNACK", "RETRANS_FAILED"}
+	states  = contract.State.Names()
+	reasons = contract.Reason.Names()
+	types   = contract.Type.Names()
 )
 
 const client = "test-trace-tcpretrans"
@@ -45,11 +46,10 @@ func TestGuideJSON(t *testing.T) {
 	LossyClient(t, client, 25)
 	LossyClient(t, "other-lossy-client", 25)
 
-	url := "http://" + webIP + "/big.bin"
 	var evs []map[string]any
 	for round := 0; round < 8; round++ {
-		Fetch(t, "other-lossy-client", url, 2)
-		Fetch(t, client, url, 5)
+		Fetch(t, "other-lossy-client", 2)
+		Fetch(t, client, 5)
 		evs = ig.Events(t)
 		if count(evs, isType("RETRANS")) > 0 && count(evs, isType("LOSS")) > 0 &&
 			count(evs, func(e map[string]any) bool { return str(e, "reason") == "TLP" && str(e, "type") == "RETRANS" }) > 0 {
@@ -90,10 +90,9 @@ func TestGuideJSON(t *testing.T) {
 func TestGuideTable(t *testing.T) {
 	ig := StartIG(t, "--containername", client)
 	LossyClient(t, client, 25)
-	url := "http://" + webIP + "/big.bin"
 	var row string
 	for round := 0; round < 8 && row == ""; round++ {
-		Fetch(t, client, url, 5)
+		Fetch(t, client, 5)
 		for _, l := range ig.Lines() {
 			if strings.Contains(l, client) && strings.Contains(l, "RETRANS") {
 				row = l
@@ -118,26 +117,22 @@ func TestGuideTable(t *testing.T) {
 	assert.True(t, found, "state by name in %q", row)
 }
 
-var nsSeq atomic.Int32
-
-// netns creates a network namespace with loopback up and an nftables ruleset.
-func netns(t *testing.T, rules string) string {
+// netns creates a network namespace with loopback up and an nftables
+// ruleset, removed when the test ends.
+func netns(t *testing.T, rules string) *gadgettest.Netns {
 	t.Helper()
-	name := fmt.Sprintf("it%d-%d", os.Getpid(), nsSeq.Add(1))
-	sh(t, "ip netns add "+name+" && ip netns exec "+name+" ip link set lo up")
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	cmd := exec.Command("ip", "netns", "exec", name, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return name
+	ns, err := gadgettest.NewNetns("it")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ns.Close() })
+	require.NoError(t, ns.Nft(rules))
+	return ns
 }
 
 const synDrop = "table inet t {\n chain in {\n  type filter hook input priority 0;\n  tcp dport { 9001, 9002 } tcp flags & (syn|ack) == syn drop\n }\n}\n"
 
 // connect tries a TCP connection from the namespace with bash's /dev/tcp.
-func connect(ns, host string, port, secs int) *exec.Cmd {
-	cmd := exec.Command("ip", "netns", "exec", ns, "timeout", fmt.Sprint(secs), "bash", "-c",
+func connect(ns *gadgettest.Netns, host string, port, secs int) *exec.Cmd {
+	cmd := ns.Command("timeout", fmt.Sprint(secs), "bash", "-c",
 		fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", host, port))
 	_ = cmd.Start()
 	return cmd
@@ -179,13 +174,13 @@ func TestHostSYNRetransmits(t *testing.T) {
 
 // listen9100 starts a listener (busybox httpd) on 127.0.0.1:9100 in the
 // namespace for at most 20 s and waits until it listens.
-func listen9100(t *testing.T, ns string) {
+func listen9100(t *testing.T, ns *gadgettest.Netns) {
 	t.Helper()
-	srv := exec.Command("ip", "netns", "exec", ns, "timeout", "20", "busybox", "httpd", "-f", "-p", "127.0.0.1:9100", "-h", "/tmp")
+	srv := ns.Command("timeout", "20", "busybox", "httpd", "-f", "-p", "127.0.0.1:9100", "-h", "/tmp")
 	require.NoError(t, srv.Start())
 	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
 	require.Eventually(t, func() bool {
-		return strings.Contains(sh(t, "ip netns exec "+ns+" ss -Hltn 'sport = :9100'"), "9100")
+		return strings.Contains(sh(t, "ip netns exec "+ns.Name+" ss -Hltn 'sport = :9100'"), "9100")
 	}, 10*time.Second, 100*time.Millisecond)
 }
 
@@ -275,11 +270,11 @@ func TestFamilyParam(t *testing.T) {
 	c6 := connect(ns, "::1", 9002, 4)
 	defer c4.Wait()
 	defer c6.Wait()
-	evs := ig.WaitEvents(t, 20*time.Second, func(evs []map[string]any) bool {
+	ig.WaitEvents(t, 20*time.Second, func(evs []map[string]any) bool {
 		return count(evs, func(e map[string]any) bool { return str(e, "dst.port") == "9002" }) > 0
 	})
-	c4.Wait()
-	evs = ig.Events(t)
+	c4.Wait() // the IPv4 attempts are over: none of them may show
+	evs := ig.Events(t)
 	assert.Positive(t, count(evs, func(e map[string]any) bool { return str(e, "dst.port") == "9002" }))
 	assert.Zero(t, count(evs, func(e map[string]any) bool { return str(e, "dst.port") == "9001" }), "IPv4 filtered out")
 }
@@ -290,10 +285,9 @@ func TestLossProbeHooks(t *testing.T) {
 		t.Run(hook, func(t *testing.T) {
 			ig := StartIG(t, "--containername", client, "-o", "json", "--loss-probe-hook", hook)
 			LossyClient(t, client, 25)
-			url := "http://" + webIP + "/big.bin"
 			var evs []map[string]any
 			for round := 0; round < 8 && count(evs, isType("LOSS")) == 0; round++ {
-				Fetch(t, client, url, 5)
+				Fetch(t, client, 5)
 				evs = ig.Events(t)
 			}
 			t.Logf("%s: %s", hook, summary(evs))
@@ -308,7 +302,7 @@ func TestLossProbeHooks(t *testing.T) {
 	}
 }
 
-var gadgetPrograms = []string{"ig_tcpretrans", "ig_tlp_kprobe", "ig_tlp_timer", "ig_synack"}
+var gadgetPrograms = contract.Programs
 
 // assertDetached checks that none of the gadget's programs, and not its
 // config map (names are cut to 15 characters by the kernel), is left.
@@ -318,7 +312,7 @@ func assertDetached(t *testing.T) {
 	for _, p := range gadgetPrograms {
 		assert.NotContains(t, out, "name "+p, "program %s left after ig exited", p)
 	}
-	assert.NotContains(t, sh(t, "bpftool map show"), "name tcpretrans_conf", "config map left after ig exited")
+	assert.NotContains(t, sh(t, "bpftool map show"), "name "+contract.ConfigMap[:15], "config map left after ig exited")
 }
 
 type bpfObject struct {
@@ -426,11 +420,11 @@ func TestLossAndSynackOff(t *testing.T) {
 		control := connect(ns, "127.0.0.1", 9001, 5)
 		defer c.Wait()
 		defer control.Wait()
-		evs := ig.WaitEvents(t, 20*time.Second, func(evs []map[string]any) bool {
+		ig.WaitEvents(t, 20*time.Second, func(evs []map[string]any) bool {
 			return count(evs, func(e map[string]any) bool { return str(e, "dst.port") == "9001" }) >= 2
 		})
-		c.Wait()
-		evs = ig.Events(t)
+		c.Wait() // the connection's attempts are over: none may show as SYNACK
+		evs := ig.Events(t)
 		t.Logf("events: %s", summary(evs))
 		assert.GreaterOrEqual(t, count(evs, func(e map[string]any) bool { return str(e, "dst.port") == "9001" }), 2, "control SYN retransmissions")
 		assert.Zero(t, count(evs, isType("SYNACK")), "no SYNACK events with --synack=false")
@@ -438,10 +432,9 @@ func TestLossAndSynackOff(t *testing.T) {
 	t.Run("loss", func(t *testing.T) {
 		ig := StartIG(t, "--containername", client, "-o", "json", "--loss=false")
 		LossyClient(t, client, 25)
-		url := "http://" + webIP + "/big.bin"
 		var evs []map[string]any
 		for round := 0; round < 4 && count(evs, func(e map[string]any) bool { return str(e, "reason") == "TLP" }) == 0; round++ {
-			Fetch(t, client, url, 5)
+			Fetch(t, client, 5)
 			evs = ig.Events(t)
 		}
 		t.Logf("events: %s", summary(evs))

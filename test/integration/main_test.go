@@ -23,11 +23,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"trace_tcpretrans/go/contract"
 )
 
 var (
 	repo  = flag.String("repo", "../..", "repository root (bin/ig, scripts/)")
-	image = flag.String("image", "trace_tcpretrans:latest", "gadget image in ig's local store")
+	image = flag.String("image", contract.DefaultImage, "gadget image in ig's local store")
 )
 
 // webIP is the address of the web server container every test fetches from.
@@ -50,10 +52,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	setup := fmt.Sprintf(`. %s/scripts/docker-env.sh && start_dockerd %s && import_busybox_image trtest/busybox %s &&
-		docker rm -f tr-web >/dev/null 2>&1; docker run -d --name tr-web trtest/busybox /bin/httpd -f -p 80 -h /www >/dev/null &&
-		docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' tr-web`, *repo, work, work)
-	out, err := exec.Command("bash", "-c", setup).CombinedOutput()
+	out, err := exec.Command("bash", "-c", guide("guide_up "+work)).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "setting up docker: %v\n%s", err, out)
 		os.Exit(1)
@@ -68,7 +67,6 @@ func TestMain(m *testing.M) {
 // IG is a running `ig run` of the gadget.
 type IG struct {
 	cmd    *exec.Cmd
-	stdout *bytes.Buffer
 	stderr *bytes.Buffer
 	mu     sync.Mutex
 	lines  []string
@@ -80,7 +78,7 @@ func StartIG(t *testing.T, args ...string) *IG {
 	t.Helper()
 	full := append([]string{"run", *image, "--verify-image=false"}, args...)
 	cmd := exec.Command(filepath.Join(*repo, "bin/ig"), full...)
-	g := &IG{cmd: cmd, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	g := &IG{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	pipe, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = g.stderr
@@ -116,9 +114,14 @@ func StartIG(t *testing.T, args ...string) *IG {
 	return g
 }
 
+// attached is the guide fixture's check (scripts/guide.sh).
 func attached() bool {
-	out, _ := exec.Command("bpftool", "prog", "show").Output()
-	return bytes.Contains(out, []byte("name ig_tcpretrans"))
+	return exec.Command("bash", "-c", guide("gadget_attached")).Run() == nil
+}
+
+// guide prefixes a shell command with the guide fixture's functions.
+func guide(command string) string {
+	return ". " + filepath.Join(*repo, "scripts/guide.sh") + " && " + command
 }
 
 // Stop interrupts ig and waits for it to exit.
@@ -231,15 +234,13 @@ func sh(t *testing.T, script string) string {
 // LossyClient starts a client container whose eth0 drops pct% of packets.
 func LossyClient(t *testing.T, name string, pct int) {
 	t.Helper()
-	sh(t, fmt.Sprintf(`docker rm -f %[1]s >/dev/null 2>&1; docker run -d --cap-add NET_ADMIN --name %[1]s trtest/busybox /bin/sleep 3600 >/dev/null &&
-		nsenter -t $(docker inspect -f '{{.State.Pid}}' %[1]s) -n tc qdisc add dev eth0 root netem drop %[2]d%%`, name, pct))
+	sh(t, guide(fmt.Sprintf("lossy_client %s %d", name, pct)))
 	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", name).Run() })
 }
 
-// Fetch runs n bounded downloads of url in a container (errors are expected
-// on a lossy link and ignored).
-func Fetch(t *testing.T, container, url string, n int) {
+// Fetch runs n bounded downloads of the web server's big file in a
+// container (errors are expected on a lossy link and ignored).
+func Fetch(t *testing.T, container string, n int) {
 	t.Helper()
-	_ = exec.Command("docker", "exec", container, "/bin/sh", "-c",
-		fmt.Sprintf("for i in $(seq %d); do timeout 20 wget -q -O /dev/null %s; done", n, url)).Run()
+	sh(t, guide(fmt.Sprintf("fetch %s %d", container, n)))
 }

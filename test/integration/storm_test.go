@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,24 +13,18 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"trace_tcpretrans/test/gadgettest"
 )
 
 var loadgen = flag.String("loadgen", "../../.build/loadgen", "the load generator (test/loadgen)")
 
-// nstat reads a TCP counter of a network namespace.
-func nstat(t *testing.T, ns, counter string) int64 {
+// retransSegs reads Tcp RetransSegs of a network namespace.
+func retransSegs(t *testing.T, ns *gadgettest.Netns) int64 {
 	t.Helper()
-	out := sh(t, "ip netns exec "+ns+" nstat -az "+counter)
-	for _, l := range strings.Split(out, "\n") {
-		f := strings.Fields(l)
-		if len(f) >= 2 && f[0] == counter {
-			v, err := strconv.ParseInt(f[1], 10, 64)
-			require.NoError(t, err)
-			return v
-		}
-	}
-	t.Fatalf("no %s in %q", counter, out)
-	return 0
+	n, err := ns.SNMP("Tcp", "RetransSegs")
+	require.NoError(t, err)
+	return n
 }
 
 func rssKiB(pid int) int64 {
@@ -54,9 +47,9 @@ func rssKiB(pid int) int64 {
 func TestStorm(t *testing.T) {
 	ig := StartIG(t, "--host", "-o", "json", "--fields", "type,reason,segs,src,dst")
 	ns := netns(t, "table inet t {\n chain in {\n  type filter hook input priority 0;\n  tcp dport 9501 tcp flags & (syn|ack) == syn drop\n  tcp dport 9500 numgen random mod 20 == 0 drop\n }\n}\n")
-	before := nstat(t, ns, "TcpRetransSegs")
+	before := retransSegs(t, ns)
 
-	gen := exec.Command("ip", "netns", "exec", ns, *loadgen, "-streams", "8", "-syn-rate", "50", "-duration", "50s")
+	gen := ns.Command(*loadgen, "-streams", "8", "-syn-rate", "50", "-duration", "50s")
 	out := &strings.Builder{}
 	gen.Stdout, gen.Stderr = out, out
 	require.NoError(t, gen.Start())
@@ -83,7 +76,7 @@ wait:
 		}
 	}
 	time.Sleep(2 * time.Second) // let ig drain its buffers
-	retrans := nstat(t, ns, "TcpRetransSegs") - before
+	retrans := retransSegs(t, ns) - before
 	ig.Stop(t)
 
 	var segs int64
