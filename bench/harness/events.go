@@ -7,6 +7,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+
+	"trace_tcpretrans/go/contract"
 )
 
 // Counts of what a tracer delivered.
@@ -27,22 +29,23 @@ func (c Counts) sub(b Counts) Counts {
 type eventCounter struct {
 	events, retrans, segs, loss, synack, lost atomic.Int64
 
-	typeOff, segsOff int // -1 when the record has no such field
+	typeOff, segsOff         int // -1 when the record has no such field
 	retransV, lossV, synackV uint64
-	lostMaps          []*ebpf.Map
+	lostMaps                 []*ebpf.Map
 }
 
 // newEventCounter finds the type and segs fields of the object's struct
-// event, if it has them (ours does; other gadgets may not).
+// event, if it has them (ours does; other gadgets may not), and the values
+// of the types by name.
 func newEventCounter(spec *ebpf.CollectionSpec) *eventCounter {
 	c := &eventCounter{typeOff: -1, segsOff: -1, retransV: 0, lossV: 1, synackV: 2}
 	var ev *btf.Struct
-	if spec.Types == nil || spec.Types.TypeByName("event", &ev) != nil {
+	if spec.Types == nil || spec.Types.TypeByName(contract.EventStruct, &ev) != nil {
 		return c
 	}
 	for _, m := range ev.Members {
 		switch m.Name {
-		case "type_raw", "type":
+		case contract.Type.Field, "type":
 			if e, ok := btf.UnderlyingType(m.Type).(*btf.Enum); ok && e.Size == 1 {
 				c.typeOff = int(m.Offset.Bytes())
 				for _, v := range e.Values {
@@ -75,7 +78,7 @@ func (c *eventCounter) add(raw []byte) {
 	case c.retransV:
 		c.retrans.Add(1)
 		if c.segsOff >= 0 && c.segsOff+2 <= len(raw) {
-			c.segs.Add(int64(binary.LittleEndian.Uint16(raw[c.segsOff:])))
+			c.segs.Add(int64(binary.NativeEndian.Uint16(raw[c.segsOff:])))
 		}
 	case c.lossV:
 		c.loss.Add(1)
@@ -90,7 +93,7 @@ func (o *Object) snapshot() Counts {
 	c := o.Events
 	n := Counts{Events: c.events.Load(), Retrans: c.retrans.Load(), RetransSegs: c.segs.Load(),
 		Loss: c.loss.Load(), Synack: c.synack.Load(), Lost: c.lost.Load()}
-	for name, m := range o.coll.Maps {
+	for name, m := range o.obj.Coll.Maps {
 		if !strings.HasSuffix(name, "_lost_samples") || m.Type() != ebpf.PerCPUArray {
 			continue
 		}

@@ -37,44 +37,7 @@ func cmdExtract(args []string) error {
 	if err != nil {
 		return err
 	}
-	type desc struct {
-		MediaType string            `json:"mediaType"`
-		Digest    string            `json:"digest"`
-		Platform  *struct{ Architecture string } `json:"platform"`
-	}
-	type doc struct {
-		Manifests []desc `json:"manifests"`
-		Layers    []desc `json:"layers"`
-	}
-	var walk func(b []byte, depth int) ([]byte, error)
-	walk = func(b []byte, depth int) ([]byte, error) {
-		if depth > 4 {
-			return nil, nil
-		}
-		var d doc
-		if err := json.Unmarshal(b, &d); err != nil {
-			return nil, err
-		}
-		for _, l := range d.Layers {
-			if strings.Contains(l.MediaType, "ebpf.program") {
-				return blobs["blobs/"+strings.Replace(l.Digest, ":", "/", 1)], nil
-			}
-		}
-		for _, m := range d.Manifests {
-			if m.Platform != nil && m.Platform.Architecture != "amd64" {
-				continue
-			}
-			child, ok := blobs["blobs/"+strings.Replace(m.Digest, ":", "/", 1)]
-			if !ok {
-				continue
-			}
-			if o, err := walk(child, depth+1); err == nil && o != nil {
-				return o, nil
-			}
-		}
-		return nil, nil
-	}
-	obj, err := walk(blobs["index.json"], 0)
+	obj, err := ebpfLayer(blobs, blobs["index.json"], 0)
 	if err != nil {
 		return err
 	}
@@ -82,6 +45,55 @@ func cmdExtract(args []string) error {
 		return fmt.Errorf("no amd64 eBPF layer in %s", *image)
 	}
 	return os.WriteFile(*out, obj, 0o644)
+}
+
+// ociDesc is an OCI descriptor, as in an index or a manifest.
+type ociDesc struct {
+	MediaType string                         `json:"mediaType"`
+	Digest    string                         `json:"digest"`
+	Platform  *struct{ Architecture string } `json:"platform"`
+}
+
+// ociDoc is an OCI image index or manifest.
+type ociDoc struct {
+	Manifests []ociDesc `json:"manifests"`
+	Layers    []ociDesc `json:"layers"`
+}
+
+// blobPath is where an OCI layout keeps the blob of a digest.
+func blobPath(digest string) string {
+	return "blobs/" + strings.Replace(digest, ":", "/", 1)
+}
+
+// ebpfLayer finds the eBPF program layer of an OCI layout's blobs,
+// starting at the index or manifest doc and following amd64 (or
+// platform-less) manifests at most 4 deep; nil if there is none.
+func ebpfLayer(blobs map[string][]byte, doc []byte, depth int) ([]byte, error) {
+	if depth > 4 {
+		return nil, nil
+	}
+	var d ociDoc
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return nil, err
+	}
+	for _, l := range d.Layers {
+		if strings.Contains(l.MediaType, "ebpf.program") {
+			return blobs[blobPath(l.Digest)], nil
+		}
+	}
+	for _, m := range d.Manifests {
+		if m.Platform != nil && m.Platform.Architecture != "amd64" {
+			continue
+		}
+		child, ok := blobs[blobPath(m.Digest)]
+		if !ok {
+			continue
+		}
+		if o, err := ebpfLayer(blobs, child, depth+1); err == nil && o != nil {
+			return o, nil
+		}
+	}
+	return nil, nil
 }
 
 func readTar(path string) (map[string][]byte, error) {

@@ -55,12 +55,12 @@ func (t *objectTool) HookOf(p ProgStat) string {
 // ---- external tools: ig, BCC, bpftrace ----
 
 type procTool struct {
-	label   string
-	argv    []string
-	env     []string
-	ready   func(line string) bool // a line that says the tool is attached
-	classify func(line string, c *Counts)
-	lostRe  *regexp.Regexp
+	label     string
+	argv      []string
+	env       []string
+	ready     func(line string) bool // a line that says the tool is attached
+	classify  func(line string, c *Counts)
+	lostRe    *regexp.Regexp
 	progNames map[string]string // program name (as bpftool shows it) -> hook
 	waitName  string            // ready once bpftool shows a program of this name
 
@@ -191,26 +191,30 @@ func igTool(ig, image string, progNames map[string]string) *procTool {
 		lostRe:    regexp.MustCompile(`lost (\d+) samples`),
 		progNames: progNames,
 	}
-	t.classify = func(line string, c *Counts) {
-		if !strings.HasPrefix(line, "{") {
-			return
-		}
-		c.Events++
-		m := reType.FindStringSubmatch(line)
-		switch {
-		case m == nil || m[1] == "RETRANS":
-			c.Retrans++
-			if s := reSegs.FindStringSubmatch(line); s != nil {
-				n, _ := strconv.ParseInt(s[1], 10, 64)
-				c.RetransSegs += n
-			}
-		case m[1] == "LOSS":
-			c.Loss++
-		case m[1] == "SYNACK":
-			c.Synack++
-		}
-	}
+	t.classify = classifyIG
 	return t
+}
+
+// classifyIG counts a line of `ig run -o json`: a JSON event of this
+// gadget (RETRANS, LOSS or SYNACK; without a type, a retransmission).
+func classifyIG(line string, c *Counts) {
+	if !strings.HasPrefix(line, "{") {
+		return
+	}
+	c.Events++
+	m := reType.FindStringSubmatch(line)
+	switch {
+	case m == nil || m[1] == "RETRANS":
+		c.Retrans++
+		if s := reSegs.FindStringSubmatch(line); s != nil {
+			n, _ := strconv.ParseInt(s[1], 10, 64)
+			c.RetransSegs += n
+		}
+	case m[1] == "LOSS":
+		c.Loss++
+	case m[1] == "SYNACK":
+		c.Synack++
+	}
 }
 
 // waitPrograms makes an ig tool ready once bpftool shows the program on
@@ -247,19 +251,23 @@ func bccTool(bin, ksrc string) *procTool {
 		ready:  func(l string) bool { return strings.HasPrefix(l, "Tracing retransmits") },
 		lostRe: regexp.MustCompile(`[Ll]ost (\d+) samples`),
 	}
-	t.classify = func(line string, c *Counts) {
-		if !reTime.MatchString(line) {
-			return
-		}
-		c.Events++
-		f := strings.Fields(line)
-		if len(f) >= 5 && f[4] == "L>" {
-			c.Loss++
-		} else {
-			c.Retrans++
-		}
-	}
+	t.classify = classifyBCC
 	return t
+}
+
+// classifyBCC counts an event line of tcpretrans-bpfcc -l: "L>" is a tail
+// loss probe, anything else a retransmission.
+func classifyBCC(line string, c *Counts) {
+	if !reTime.MatchString(line) {
+		return
+	}
+	c.Events++
+	f := strings.Fields(line)
+	if len(f) >= 5 && f[4] == "L>" {
+		c.Loss++
+	} else {
+		c.Retrans++
+	}
 }
 
 func bpftraceTool(bin, script string) *procTool {
@@ -270,13 +278,17 @@ func bpftraceTool(bin, script string) *procTool {
 		ready:  func(l string) bool { return strings.HasPrefix(l, "Tracing tcp retransmits") },
 		lostRe: regexp.MustCompile(`[Ll]ost (\d+) events`),
 	}
-	t.classify = func(line string, c *Counts) {
-		if reTime.MatchString(line) {
-			c.Events++
-			c.Retrans++
-		}
-	}
+	t.classify = classifyBpftrace
 	return t
+}
+
+// classifyBpftrace counts an event line of tcpretrans.bt, always a
+// retransmission.
+func classifyBpftrace(line string, c *Counts) {
+	if reTime.MatchString(line) {
+		c.Events++
+		c.Retrans++
+	}
 }
 
 // procCPU returns utime+stime of a process in seconds.
@@ -285,7 +297,11 @@ func procCPU(pid int) float64 {
 	if err != nil {
 		return 0
 	}
-	s := string(b)
+	return statCPU(string(b))
+}
+
+// statCPU is utime+stime in seconds from the text of /proc/PID/stat.
+func statCPU(s string) float64 {
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
 		return 0
@@ -306,10 +322,17 @@ func procHWM(pid int) int64 {
 	if err != nil {
 		return 0
 	}
-	for _, l := range strings.Split(string(b), "\n") {
+	return statusHWM(string(b))
+}
+
+// statusHWM is VmHWM in KiB from the text of /proc/PID/status, 0 if absent.
+func statusHWM(s string) int64 {
+	for _, l := range strings.Split(s, "\n") {
 		if strings.HasPrefix(l, "VmHWM:") {
-			v, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
-			return v
+			if f := strings.Fields(l); len(f) > 1 {
+				v, _ := strconv.ParseInt(f[1], 10, 64)
+				return v
+			}
 		}
 	}
 	return 0

@@ -3,11 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
+
+	"trace_tcpretrans/test/gadgettest"
 )
 
 // Level is one step of the workload: bulk streams through a lossy input
@@ -52,17 +52,26 @@ const (
 )
 
 // Netns is a network namespace with only loopback, made for one window.
-type Netns struct{ Name string }
+type Netns struct{ *gadgettest.Netns }
 
-var nsSeq int
-
+// newNetns makes the window's namespace with the level's drop rules.
 func newNetns(lv Level) (*Netns, error) {
-	nsSeq++
-	ns := &Netns{Name: fmt.Sprintf("trbench-%d-%d", os.Getpid(), nsSeq)}
-	if out, err := exec.Command("ip", "netns", "add", ns.Name).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("ip netns add: %v: %s", err, out)
+	n, err := gadgettest.NewNetns("trbench")
+	if err != nil {
+		return nil, err
 	}
-	rules := fmt.Sprintf(`table inet bench {
+	ns := &Netns{n}
+	if err := ns.Nft(levelRules(lv)); err != nil {
+		ns.Delete()
+		return nil, err
+	}
+	return ns, nil
+}
+
+// levelRules drops the SYNs to synPort and 1 in DropMod segments to
+// bulkPort, at input.
+func levelRules(lv Level) string {
+	return fmt.Sprintf(`table inet bench {
 	chain in {
 		type filter hook input priority 0;
 		tcp dport %d tcp flags & (syn|ack) == syn drop
@@ -70,63 +79,27 @@ func newNetns(lv Level) (*Netns, error) {
 	}
 }
 `, synPort, bulkPort, lv.DropMod)
-	if err := ns.run(rules, "ip", "link", "set", "lo", "up"); err != nil {
-		ns.Delete()
-		return nil, err
-	}
-	if err := ns.run(rules, "nft", "-f", "-"); err != nil {
-		ns.Delete()
-		return nil, err
-	}
-	return ns, nil
 }
 
-func (ns *Netns) run(stdin string, name string, args ...string) error {
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
-	cmd.Stdin = strings.NewReader(stdin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
+// Delete removes the namespace.
 func (ns *Netns) Delete() {
-	_ = exec.Command("ip", "netns", "del", ns.Name).Run()
+	if err := ns.Close(); err != nil {
+		logf("%v", err)
+	}
 }
 
-// retransSegs reads Tcp RetransSegs of the namespace from /proc/net/snmp.
+// retransSegs reads Tcp RetransSegs of the namespace.
 func (ns *Netns) retransSegs() (int64, error) {
-	out, err := exec.Command("ip", "netns", "exec", ns.Name, "cat", "/proc/net/snmp").Output()
-	if err != nil {
-		return 0, err
-	}
-	var names []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if !strings.HasPrefix(l, "Tcp: ") {
-			continue
-		}
-		f := strings.Fields(l)[1:]
-		if names == nil {
-			names = f
-			continue
-		}
-		for i, n := range names {
-			if n == "RetransSegs" && i < len(f) {
-				return strconv.ParseInt(f[i], 10, 64)
-			}
-		}
-	}
-	return 0, fmt.Errorf("no RetransSegs in /proc/net/snmp")
+	return ns.SNMP("Tcp", "RetransSegs")
 }
 
 // runLoad runs the load generator in the namespace for d and returns its
 // JSON summary.
 func (ns *Netns) runLoad(loadgen string, lv Level, d time.Duration) (map[string]any, error) {
-	args := []string{"netns", "exec", ns.Name, loadgen,
+	cmd := ns.Command(loadgen,
 		"-listen", fmt.Sprintf("127.0.0.1:%d", bulkPort), "-syn-port", strconv.Itoa(synPort),
 		"-streams", strconv.Itoa(lv.Streams), "-syn-rate", strconv.Itoa(lv.SynRate),
-		"-duration", d.String()}
-	cmd := exec.Command("ip", args...)
+		"-duration", d.String())
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -134,6 +107,8 @@ func (ns *Netns) runLoad(loadgen string, lv Level, d time.Duration) (map[string]
 		return nil, fmt.Errorf("loadgen: %v: %s", err, stderr.String())
 	}
 	var sum map[string]any
-	_ = json.Unmarshal(out, &sum)
+	if err := json.Unmarshal(out, &sum); err != nil {
+		return nil, fmt.Errorf("loadgen's summary %q: %w", out, err)
+	}
 	return sum, nil
 }
