@@ -23,6 +23,8 @@ BPF_OBJ_ARM64 := $(OUT)/arm64.bpf.o
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 KERNELS ?= 5.10 6.1 6.12 7.3
+# make run boots this kernel where the host cannot run ig.
+RUN_KERNEL ?= 7.3
 # Guests run side by side: a TCG guest uses one host thread.
 JOBS ?= 2
 VM := $(BIN)/vm
@@ -54,6 +56,13 @@ deps:
 
 ig: $(IG)
 
+# staticcheck, built from its module (tools/staticcheck) for make test-unit.
+STATICCHECK := $(BIN)/staticcheck
+
+$(STATICCHECK): tools/staticcheck/go.mod tools/staticcheck/go.sum
+	@mkdir -p $(BIN)
+	cd tools/staticcheck && go build -o $(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
+
 $(IG): tools/ig/go.mod tools/ig/go.sum
 	@mkdir -p $(BIN)
 	@echo "building ig $(IG_VERSION) (a few minutes the first time)"
@@ -75,12 +84,19 @@ build: deps $(IG)
 		$(IG) image build --local -o $(OUT) -t $(IMAGE) .
 
 run: build $(VM)
-	@scripts/run.sh $(IMAGE) $(ARGS)
+	@RUN_KERNEL=$(RUN_KERNEL) scripts/run.sh $(IMAGE) $(ARGS)
 
 test: build test-unit test-bpf test-core test-integration
 
-test-unit:
+# Unit tests of every module, the contract between go/ and the BPF object
+# and gadget.yaml, and the linters (gofmt, go vet, staticcheck).
+test-unit: build $(VM) $(STATICCHECK)
 	cd go && go test ./...
+	cd test && go test -count=1 ./contract/ -object $(BPF_OBJ) -gadget-yaml $(CURDIR)/gadget.yaml -makefile $(CURDIR)/Makefile
+	cd test && go test -count=1 ./gadgettest/
+	cd vm && go test ./...
+	cd bench && go test ./...
+	scripts/lint.sh $(STATICCHECK)
 
 test-bpf:
 	cd test && $(SUDO) env "PATH=$(PATH)" go test -count=1 -v ./bpf/ -object $(BPF_OBJ)
@@ -100,7 +116,6 @@ test-core:
 test-integration: build $(VM)
 	cd test && go test -tags integration -c -o $(OUT)/integration.test ./integration/
 	cd test && go build -o $(OUT)/loadgen ./loadgen/
-	cd vm && go test ./...
 	$(SUDO) env "PATH=$(PATH)" JOBS=$(JOBS) scripts/integration.sh $(IMAGE) $(KERNELS)
 
 bench: build $(VM)

@@ -11,15 +11,17 @@ OUT=$REPO/.build/bench
 RES=$REPO/bench/results
 IG=$REPO/bin/ig
 VM=$REPO/bin/vm
-: "${IMAGE:=trace_tcpretrans:latest}" "${COMPARE_IMAGE:=}" "${BENCH_RUNS:=3}" "${BENCH_SECONDS:=20}"
-: "${BENCH_VM_SECONDS:=10}" "${BENCH_NATIVE_LEVELS:=8:50:0}" "${BENCH_VM_LEVELS:=8:50:0,16:10:400,16:10:1500,8:10:3000}"
-: "${BENCH_KERNEL:=6.1}" "${VM_LOCK:=/tmp/vm.lock}" "${BENCH_VM:=1}" "${CLANG:=clang-19}"
+# Every setting comes from the Makefile, which holds the defaults.
+for v in IMAGE BENCH_RUNS BENCH_SECONDS BENCH_VM_SECONDS BENCH_NATIVE_LEVELS BENCH_VM_LEVELS BENCH_KERNEL VM_LOCK BENCH_VM CLANG; do
+	[ -n "${!v:-}" ] || { echo "bench/run.sh: $v is not set: run 'make bench'" >&2; exit 2; }
+done
+COMPARE_IMAGE=${COMPARE_IMAGE:-}
 
 start=$(date +%s)
 mkdir -p "$OUT" "$RES"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- program.bpf.c gadget.yaml build.yaml go 2>/dev/null || commit="$commit (with uncommitted changes to the gadget)"
-KSRC=$(BENCH_KERNEL=$BENCH_KERNEL bench/deps.sh | tail -1)
+KSRC=$(BENCH_KERNEL=$BENCH_KERNEL VM=$VM bench/deps.sh | tail -1)
 
 echo "bench: building the floor, the load generator and the harness"
 "$CLANG" -target bpf -O2 -g -c bench/floor.bpf.c -o "$OUT/floor.bpf.o"

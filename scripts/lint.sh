@@ -3,7 +3,7 @@
 # repository (each go.mod outside tools/, .build/ and bin/).
 #
 #   scripts/lint.sh [STATICCHECK]     (default: bin/staticcheck, built by
-#                                      `make bin/staticcheck` from tools/staticcheck)
+#                                      `make staticcheck` from tools/staticcheck)
 #
 # Each module is checked natively; in addition:
 #   - a package with a //go:wasmexport function is the wasm module: it and the
@@ -25,7 +25,7 @@ if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
 	PATH=/usr/local/go/bin:$PATH
 fi
 if [ ! -x "$staticcheck" ]; then
-	echo "lint: no staticcheck at $staticcheck: run 'make bin/staticcheck'" >&2
+	echo "lint: no staticcheck at $staticcheck: run 'make staticcheck'" >&2
 	exit 2
 fi
 # Each module on its own, whatever go.work says.
@@ -77,11 +77,12 @@ for mod in $modules; do
 	files=$(module_files "$mod")
 	[ -n "$files" ] || continue
 
-	# gofmt
-	unformatted=$(printf '%s\n' "$files" | xargs gofmt -l | sed 's|^\./||')
-	if [ -n "$unformatted" ]; then
-		printf '%s: not gofmt-formatted (run gofmt -w)\n' $unformatted
-		failures+=("FAIL gofmt $mod/: $(echo $unformatted)")
+	# gofmt (a file it cannot parse is a finding too)
+	unformatted=$(printf '%s\n' "$files" | xargs gofmt -l 2>"$tmp/gofmt" | sed 's|^\./||')
+	if [ -n "$unformatted" ] || [ -s "$tmp/gofmt" ]; then
+		sed 's|^\./||' "$tmp/gofmt"
+		[ -z "$unformatted" ] || printf '%s: not gofmt-formatted (run gofmt -w)\n' $unformatted
+		failures+=("FAIL gofmt $mod/: $(echo $unformatted $(sed 's/:.*//' "$tmp/gofmt" | sort -u))")
 	fi
 
 	modpath=$(cd "$mod" && go list -m -f '{{.Path}}')
@@ -91,7 +92,7 @@ for mod in $modules; do
 		xargs -r -n1 dirname | sort -u | sed "s|^$mod\$|.|; s|^$mod/|./|")
 
 	# Native pass: every package but the wasm ones.
-	native=$(cd "$mod" && go list -f '{{.Dir}}' ./... 2>/dev/null | sed "s|^$root/$mod\$|.|; s|^$root/$mod/|./|")
+	native=$(cd "$mod" && go list -e -f '{{.Dir}}' ./... 2>/dev/null | sed "s|^$root/$mod\$|.|; s|^$root/$mod/|./|")
 	for d in $wasm_dirs; do native=$(printf '%s\n' "$native" | grep -vx -- "$d"); done
 	if [ -z "$native$wasm_dirs" ]; then
 		# go list found nothing (broken go.mod?): let the tools say why.
@@ -104,7 +105,7 @@ for mod in $modules; do
 
 	# wasm pass: the wasm packages and the packages of this module they import.
 	if [ -n "$wasm_dirs" ]; then
-		wasm=$(cd "$mod" && GOOS=wasip1 GOARCH=wasm go list -deps \
+		wasm=$(cd "$mod" && GOOS=wasip1 GOARCH=wasm go list -e -deps \
 			-f "{{if .Module}}{{if eq .Module.Path \"$modpath\"}}{{.Dir}}{{end}}{{end}}" $wasm_dirs 2>/dev/null |
 			sed "s|^$root/$mod\$|.|; s|^$root/$mod/|./|")
 		[ -n "$wasm" ] || wasm=$wasm_dirs

@@ -81,6 +81,29 @@ func prepareKernel(cache string, k kernel) (*kernelImage, error) {
 	return img, nil
 }
 
+// headers returns the directory of the merged headers of the kernel that
+// "vm -kernel o.kernel" boots: the kernel is that of the cache (fetched
+// without its modules if not there yet, as booting would fetch it), the
+// headers are those of its version (see debian.Headers).
+func headers(o options) (string, error) {
+	k, ok := kernels[o.kernel]
+	if !ok {
+		return "", fmt.Errorf("unknown -kernel %q: use one of %s", o.kernel, strings.Join(kernelNames(), ", "))
+	}
+	for _, tool := range []string{"apt-get", "apt-cache", "dpkg"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return "", fmt.Errorf("%s not found: run 'make deps'", tool)
+		}
+	}
+	migrateCache(o.cache, k.suite)
+	debian.Logf = logf
+	dk, err := debian.Fetch(o.cache, k.suite, "amd64", false)
+	if err != nil {
+		return "", err
+	}
+	return debian.Headers(dk)
+}
+
 // migrateCache removes what vm kept for suite before package debian did the
 // fetching (cache/<suite>/, amd64 only; now cache/<suite>-amd64/).
 func migrateCache(cache, suite string) {

@@ -5,10 +5,13 @@
 //
 //	vm -kernel 6.1 [-share DIR]... [-workdir DIR] -- 'command'
 //	vm -kernel 6.1 -print suite|mirror
+//	vm -kernel 6.1 -headers
 //
 // Kernels come from the Debian mirror of this machine's apt sources
 // (bullseye 5.10, bookworm 6.1, trixie 6.12, trixie-backports 7.3; see
-// package debian) and are cached. A guest whose CPUs soft-lock (seen now and then under
+// package debian) and are cached. -headers downloads (once) the headers of
+// the kernel -kernel boots, for BCC_KERNEL_SOURCE, merged into one tree,
+// and prints that directory. A guest whose CPUs soft-lock (seen now and then under
 // multi-threaded TCG) is detected and booted once more.
 package main
 
@@ -51,6 +54,7 @@ type options struct {
 	workdir string
 	command string
 	print   string
+	headers bool
 }
 
 func main() {
@@ -67,9 +71,23 @@ func main() {
 	flag.Var(&o.shares, "share", "host directory shared read-write at the same path (repeatable)")
 	flag.StringVar(&o.workdir, "workdir", "/", "working directory of the command in the guest")
 	flag.StringVar(&o.print, "print", "", "print and exit: mirror (Debian's archive, from apt's sources) or suite (the Debian suite of -kernel)")
+	flag.BoolVar(&o.headers, "headers", false, "print and exit: the directory of the headers of -kernel's kernel, Debian's -common and -<arch> trees merged (downloaded and cached the first time)")
 	flag.Parse()
+	if o.print != "" && o.headers {
+		fmt.Fprintln(os.Stderr, "vm: -print and -headers do not go together")
+		os.Exit(exitRunner)
+	}
 	if o.print != "" {
 		os.Exit(printInfo(o))
+	}
+	if o.headers {
+		dir, err := headers(o)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "vm:", err)
+			os.Exit(exitRunner)
+		}
+		fmt.Println(dir)
+		os.Exit(0)
 	}
 	o.command = strings.Join(flag.Args(), " ")
 	if o.command == "" {

@@ -224,3 +224,9 @@ func TestMigrateCache(t *testing.T) {
 		t.Errorf("the new layout was touched: %v", err)
 	}
 }
+
+func TestHeadersUnknownKernel(t *testing.T) {
+	if _, err := headers(options{kernel: "4.19", cache: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "6.1") {
+		t.Errorf("headers for an unknown -kernel: %v", err)
+	}
+}

@@ -122,8 +122,8 @@ func vmFloorNote(nat, vm *Result) string {
 // vmNotes are about the tracers that ran in the VM.
 func vmNotes(nat, vm *Result) []string {
 	n := []string{vmFloorNote(nat, vm)}
-	ig := findTool(vm, "ours") != nil || findTool(vm, "compare") != nil
-	bcc, bt := findTool(vm, "bcc") != nil, findTool(vm, "bpftrace") != nil
+	ig := ran(vm, "ours") || ran(vm, "compare")
+	bcc, bt := ran(vm, "bcc"), ran(vm, "bpftrace")
 	if bcc {
 		n = append(n, "BCC's tcpretrans runs with `-l` (tail loss probes too, like this gadget's LOSS events).")
 	}
@@ -152,4 +152,10 @@ func vmNotes(nat, vm *Result) []string {
 		}
 	}
 	return n
+}
+
+// ran tells whether a tracer of a phase started (and so has measurements).
+func ran(r *Result, name string) bool {
+	t := findTool(r, name)
+	return t != nil && t.Error == ""
 }

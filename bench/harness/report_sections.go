@@ -269,7 +269,7 @@ func writeSegments(m *md, vm *Result) {
 
 func writeProgramsSection(m *md, nat, vm *Result) {
 	m.p("## Programs seen\n\nEvery BPF program a tracer loaded that ran during the runs (pooled over runs).")
-	if findTool(vm, "ours") != nil || findTool(vm, "compare") != nil {
+	if ran(vm, "ours") || ran(vm, "compare") {
 		m.p(" For ig this includes its own socket enricher.")
 	}
 	m.p("\n\n")

@@ -29,6 +29,7 @@ import (
 var (
 	objectPath = flag.String("object", "../../.build/amd64.bpf.o", "BPF object built by 'make build'")
 	gadgetYAML = flag.String("gadget-yaml", "../../gadget.yaml", "the gadget's metadata")
+	makefile   = flag.String("makefile", "../../Makefile", "the Makefile, which holds the commands' defaults")
 )
 
 func loadSpec(t *testing.T) *ebpf.CollectionSpec {
@@ -215,4 +216,17 @@ func TestGadgetYAML(t *testing.T) {
 	assert.Equal(t, contract.Params, params)
 	assert.Equal(t, contract.LossHooks, possible[contract.ParamLossHook])
 	assert.Equal(t, contract.Families, possible[contract.ParamFamily])
+}
+
+// The Makefile's image default is the one the Go commands default to.
+func TestMakefileImage(t *testing.T) {
+	raw, err := os.ReadFile(*makefile)
+	require.NoError(t, err)
+	var image string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(l, "IMAGE ?= "); ok {
+			image = strings.TrimSpace(v)
+		}
+	}
+	assert.Equal(t, contract.DefaultImage, image, "IMAGE ?= in %s", *makefile)
 }

@@ -293,9 +293,10 @@ func TestLossProbeHooks(t *testing.T) {
 			t.Logf("%s: %s", hook, summary(evs))
 			assert.Positive(t, count(evs, isType("LOSS")), "LOSS events with --loss-probe-hook=%s", hook)
 			on := attachedPrograms(t)
-			assert.True(t, on["ig_tlp_"+hook], "ig_tlp_%s attached: %v", hook, on)
+			prog := map[string]string{"kprobe": contract.ProgLossKprobe, "timer": contract.ProgLossTimer}
 			other := map[string]string{"kprobe": "timer", "timer": "kprobe"}[hook]
-			assert.False(t, on["ig_tlp_"+other], "ig_tlp_%s not attached: %v", other, on)
+			assert.True(t, on[prog[hook]], "%s attached: %v", prog[hook], on)
+			assert.False(t, on[prog[other]], "%s not attached: %v", prog[other], on)
 			ig.Stop(t)
 			assertDetached(t)
 		})
@@ -441,7 +442,7 @@ func TestLossAndSynackOff(t *testing.T) {
 		assert.Positive(t, count(evs, isType("RETRANS")), "RETRANS events")
 		assert.Zero(t, count(evs, isType("LOSS")), "no LOSS events with --loss=false")
 		on := attachedPrograms(t)
-		assert.True(t, on["ig_tcpretrans"], "ig_tcpretrans attached: %v", on)
-		assert.False(t, on["ig_tlp_kprobe"] || on["ig_tlp_timer"], "no loss-probe program attached with --loss=false: %v", on)
+		assert.True(t, on[contract.ProgRetransmit], "%s attached: %v", contract.ProgRetransmit, on)
+		assert.False(t, on[contract.ProgLossKprobe] || on[contract.ProgLossTimer], "no loss-probe program attached with --loss=false: %v", on)
 	})
 }

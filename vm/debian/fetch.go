@@ -131,7 +131,7 @@ func fetchFresh(dir, suite, arch string, withModules bool) (*Kernel, error) {
 		return nil, fmt.Errorf("Debian %s (%s): %w", suite, arch, err)
 	}
 	k := &Kernel{Suite: suite, Arch: arch, Version: version, Package: strings.Join(pkgs, " "), Dir: dir}
-	if err := apt.downloadAndUnpack(pkgs); err != nil {
+	if err := apt.downloadAndUnpack(pkgs, filepath.Join(dir, "root")); err != nil {
 		return nil, err
 	}
 	if err := locate(k); err != nil {
@@ -159,14 +159,8 @@ func addModules(dir string, k *Kernel) error {
 		return err
 	}
 	// The modules package of the same Debian version as the image.
-	debVersion := ""
-	for _, p := range strings.Fields(k.Package) {
-		if _, v, ok := strings.Cut(p, "="); ok {
-			debVersion = v
-		}
-	}
-	pkg := "linux-modules-" + k.Version + "=" + debVersion
-	if err := apt.downloadAndUnpack([]string{pkg}); err != nil {
+	pkg := "linux-modules-" + k.Version + "=" + debianVersion(k.Package)
+	if err := apt.downloadAndUnpack([]string{pkg}, filepath.Join(dir, "root")); err != nil {
 		return err
 	}
 	if err := depmod(k); err != nil {
@@ -296,17 +290,39 @@ func (a *apt) packages(version string, withModules bool) ([]string, bool, error)
 	return []string{img["package"] + "=" + img["version"]}, false, nil
 }
 
+// debianVersion returns the Debian version of a kernel's packages from
+// Kernel.Package ("name=version ..."; the last one named), "" if none.
+func debianVersion(packages string) string {
+	v := ""
+	for _, p := range strings.Fields(packages) {
+		if _, pv, ok := strings.Cut(p, "="); ok {
+			v = pv
+		}
+	}
+	return v
+}
+
 // downloadAndUnpack fetches pkgs (name=version) into dir/debs, unpacks them
-// into dir/root with dpkg -x and removes the .deb files.
-func (a *apt) downloadAndUnpack(pkgs []string) error {
+// into root with dpkg -x and removes the .deb files.
+func (a *apt) downloadAndUnpack(pkgs []string, root string) error {
 	debs := filepath.Join(a.dir, "debs")
+	// Leftovers of an interrupted call, perhaps of other versions.
+	for _, p := range pkgs {
+		name, _, _ := strings.Cut(p, "=")
+		old, _ := filepath.Glob(filepath.Join(debs, name+"_*.deb"))
+		for _, f := range old {
+			os.Remove(f)
+		}
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
 	logf("downloading %s from Debian %s", strings.Join(pkgs, " "), a.suite)
 	start := time.Now()
 	if _, err := a.run(downloadTimeout, "apt-get", append([]string{"download", "-q"}, pkgs...)...); err != nil {
 		return err
 	}
 	var size int64
-	root := filepath.Join(a.dir, "root")
 	for _, p := range pkgs {
 		name, _, _ := strings.Cut(p, "=")
 		files, _ := filepath.Glob(filepath.Join(debs, name+"_*.deb"))
