@@ -15,6 +15,7 @@ import (
 // the BPF map exists.
 var filters contract.Config
 
+//lint:ignore U1000 exported to ig by go:wasmexport
 //go:wasmexport gadgetPreStart
 func gadgetPreStart() int32 {
 	values := map[string]string{}
@@ -56,6 +57,7 @@ func gadgetPreStart() int32 {
 	return 0
 }
 
+//lint:ignore U1000 exported to ig by go:wasmexport
 //go:wasmexport gadgetStart
 func gadgetStart() int32 {
 	m, err := api.GetMap(contract.ConfigMap)

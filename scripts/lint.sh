@@ -3,7 +3,7 @@
 # repository (each go.mod outside tools/, .build/ and bin/).
 #
 #   scripts/lint.sh [STATICCHECK]     (default: bin/staticcheck, built by
-#                                      `make staticcheck` from tools/staticcheck)
+#                                      make test-unit from tools/staticcheck)
 #
 # Each module is checked natively; in addition:
 #   - a package with a //go:wasmexport function is the wasm module: it and the
@@ -25,7 +25,7 @@ if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
 	PATH=/usr/local/go/bin:$PATH
 fi
 if [ ! -x "$staticcheck" ]; then
-	echo "lint: no staticcheck at $staticcheck: run 'make staticcheck'" >&2
+	echo "lint: no staticcheck at $staticcheck: build it with 'make test-unit' or: cd tools/staticcheck && go build -o ../../bin/staticcheck honnef.co/go/tools/cmd/staticcheck" >&2
 	exit 2
 fi
 # Each module on its own, whatever go.work says.

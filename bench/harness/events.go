@@ -31,7 +31,6 @@ type eventCounter struct {
 
 	typeOff, segsOff         int // -1 when the record has no such field
 	retransV, lossV, synackV uint64
-	lostMaps                 []*ebpf.Map
 }
 
 // newEventCounter finds the type and segs fields of the object's struct

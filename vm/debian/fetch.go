@@ -124,11 +124,11 @@ func fetchFresh(dir, suite, arch string, withModules bool) (*Kernel, error) {
 	}
 	version, err := PickVersion(arch, meta["depends"], names)
 	if err != nil {
-		return nil, fmt.Errorf("Debian %s (%s): %w", suite, arch, err)
+		return nil, fmt.Errorf("debian %s (%s): %w", suite, arch, err)
 	}
 	pkgs, split, err := apt.packages(version, withModules)
 	if err != nil {
-		return nil, fmt.Errorf("Debian %s (%s): %w", suite, arch, err)
+		return nil, fmt.Errorf("debian %s (%s): %w", suite, arch, err)
 	}
 	k := &Kernel{Suite: suite, Arch: arch, Version: version, Package: strings.Join(pkgs, " "), Dir: dir}
 	if err := apt.downloadAndUnpack(pkgs, filepath.Join(dir, "root")); err != nil {
@@ -178,7 +178,7 @@ type apt struct {
 
 func newApt(dir, suite, arch string) (*apt, error) {
 	if _, err := os.Stat(Keyring); err != nil {
-		return nil, fmt.Errorf("Debian's archive keyring %s is missing (apt-get install debian-archive-keyring)", Keyring)
+		return nil, fmt.Errorf("the Debian archive keyring %s is missing (apt-get install debian-archive-keyring)", Keyring)
 	}
 	mirror, err := Mirror()
 	if err != nil {

@@ -58,7 +58,7 @@ func Headers(k *Kernel) (string, error) {
 	}
 	pkgs, err := a.headerPackages(k)
 	if err != nil {
-		return "", fmt.Errorf("Debian %s (%s): %w", k.Suite, k.Arch, err)
+		return "", fmt.Errorf("debian %s (%s): %w", k.Suite, k.Arch, err)
 	}
 	stage := filepath.Join(base, "."+k.Version+".tmp")
 	root := filepath.Join(stage, "root")
