@@ -43,6 +43,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"trace_tcpretrans/test/core/kbtf"
+	"trace_tcpretrans/test/gadgettest"
 	"trace_tcpretrans/vm/debian"
 )
 
@@ -195,13 +196,10 @@ func loadObject(t *testing.T, arch, path string) *object {
 	// ig supplies gadget_socket_value itself; the kernel's BTF has no such
 	// type. Only that struct is added: the object's whole BTF would make
 	// kernel types ambiguous.
-	var sv *btf.Struct
-	require.NoError(t, spec.Types.TypeByName("gadget_socket_value", &sv), path)
-	b, err := btf.NewBuilder([]btf.Type{sv}, nil)
-	require.NoError(t, err)
-	svSpec, err := b.Spec()
-	require.NoError(t, err)
-	obj.extra = []*btf.Spec{svSpec}
+	extra, err := gadgettest.SocketValueTargets(spec)
+	require.NoError(t, err, path)
+	require.NotEmpty(t, extra, "%s has no gadget_socket_value", path)
+	obj.extra = extra
 
 	maps := spec.Copy()
 	maps.Programs = nil

@@ -69,7 +69,7 @@ func LoadFromSpec(spec *ebpf.CollectionSpec, opts Options) (*Object, error) {
 	for _, p := range opts.Skip {
 		delete(spec.Programs, p)
 	}
-	targets, err := socketValueTargets(spec)
+	targets, err := SocketValueTargets(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -159,11 +159,11 @@ func Attach(p *ebpf.ProgramSpec, prog *ebpf.Program) (link.Link, error) {
 	return l, nil
 }
 
-// socketValueTargets returns a BTF spec holding only IG's
+// SocketValueTargets returns a BTF spec holding only IG's
 // gadget_socket_value, which ig supplies at run time: the object marks it
 // preserve_access_index, so its field accesses are CO-RE relocations that
 // the kernel's own BTF cannot satisfy. Objects without it need none.
-func socketValueTargets(spec *ebpf.CollectionSpec) ([]*btf.Spec, error) {
+func SocketValueTargets(spec *ebpf.CollectionSpec) ([]*btf.Spec, error) {
 	var sv *btf.Struct
 	if spec.Types == nil || spec.Types.TypeByName("gadget_socket_value", &sv) != nil {
 		return nil, nil
