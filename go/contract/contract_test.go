@@ -1,0 +1,43 @@
+package contract
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestEnumNames(t *testing.T) {
+	assert.Equal(t, []string{"RETRANS", "LOSS", "SYNACK", "RETRANS_FAILED"}, Type.Names())
+	assert.Equal(t, "SYN_RTO", Reason.Name(4))
+	assert.Equal(t, "ESTABLISHED", State.Name(1))
+	assert.Equal(t, "UNKNOWN", State.Name(0), "no state 0 in include/net/tcp_states.h")
+	for _, e := range Enums {
+		seen := map[uint64]bool{}
+		for _, v := range e.Values {
+			assert.False(t, seen[v.Value], "%s: value %d twice", e.CType, v.Value)
+			seen[v.Value] = true
+		}
+	}
+}
+
+func TestConfigBytes(t *testing.T) {
+	c := Config{Ready: 1, Loss: 0, Synack: 1, Failed: 1, Family: 6}
+	want := []byte{1, 0, 1, 1, 0, 0, 0, 0}
+	binary.NativeEndian.PutUint32(want[4:], 6)
+	assert.Equal(t, want, c.Bytes())
+	assert.Equal(t, Config{Ready: 1, Loss: 1, Synack: 1}, DefaultConfig())
+	assert.Equal(t, map[string]uint64{"ready": 1, "loss": 0, "synack": 1, "failed": 1, "family": 6}, c.Members())
+	assert.Equal(t, "loss=false synack=true failed=true family=6", c.String())
+}
+
+func TestParamsHaveDefaults(t *testing.T) {
+	keys := map[string]bool{}
+	for _, p := range Params {
+		assert.NotEmpty(t, p.Default, p.Key)
+		assert.False(t, keys[p.Key], "%s twice", p.Key)
+		keys[p.Key] = true
+	}
+	assert.Contains(t, LossHooks, Params[0].Default)
+	assert.Contains(t, Families, "0")
+}
