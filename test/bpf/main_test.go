@@ -5,17 +5,15 @@ import (
 	"os"
 	"testing"
 
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"trace_tcpretrans/test/gadgettest"
 )
 
 func TestMain(m *testing.M) {
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "the BPF tests load programs into the kernel and create network namespaces: run them as root ('sudo make test')")
-		os.Exit(1)
-	}
-	if err := rlimit.RemoveMemlock(); err != nil {
-		fmt.Fprintf(os.Stderr, "raising RLIMIT_MEMLOCK: %v\n", err)
+	// The tests also create network namespaces, which needs root too.
+	if err := gadgettest.NeedRoot("'sudo make test'"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	// The failed-retransmission test reads the tracepoint's format.

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/cilium/ebpf/rlimit"
+
 	"trace_tcpretrans/go/contract"
 )
 
@@ -35,4 +37,17 @@ func KallsymsHas(symbol string) (bool, error) {
 // same symbol the wasm operator checks.
 func HasKprobes() (bool, error) {
 	return KallsymsHas(contract.KprobeSymbol)
+}
+
+// NeedRoot is the start of a TestMain whose tests load BPF programs: it
+// checks for root, naming what to run instead (how), and lifts
+// RLIMIT_MEMLOCK for kernels that still charge BPF memory to it.
+func NeedRoot(how string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("these tests load BPF programs into the kernel: run them as root (%s)", how)
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return fmt.Errorf("raising RLIMIT_MEMLOCK: %w", err)
+	}
+	return nil
 }
