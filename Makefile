@@ -6,9 +6,26 @@
 #   make deps    install build and test dependencies (idempotent)
 #   make bench   benchmark against the floor, BCC, bpftrace (and COMPARE_IMAGE):
 #                writes bench/results/REPORT.md, bench.png and raw.json
+#   make keys    a cosign key pair for local signing (keys/cosign.key, .pub)
+#   make push    push $(IMAGE) to its registry
+#   make sign    sign the pushed $(IMAGE) with $(COSIGN_KEY)
 
 IG_VERSION ?= v0.50.1
-IMAGE ?= trace_tcpretrans:latest
+
+# The image's one reference. ig resolves a name without a registry
+# (trace_tcpretrans) to ghcr.io/inspektor-gadget/gadget/trace_tcpretrans, IG's
+# own gadget; this gadget always goes by its full name. Publish under your own
+# path with REGISTRY=ghcr.io/you.
+REGISTRY ?= ghcr.io/trace-tcpretrans
+GADGET := trace_tcpretrans
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE ?= $(REGISTRY)/$(GADGET):$(VERSION)
+SOURCE_URL ?= https://github.com/trace-tcpretrans/trace_tcpretrans
+# make push and make sign: a registry reached over plain HTTP (host:port), the
+# signing key (a file or env://VAR, as cosign takes it) and its public half.
+INSECURE_REGISTRY ?=
+COSIGN_KEY ?= keys/cosign.key
+COSIGN_PUB ?= keys/cosign.pub
 ARGS ?=
 CLANG ?= clang-19
 LLVM_STRIP ?= llvm-strip-19
@@ -23,6 +40,9 @@ BPF_OBJ_ARM64 := $(OUT)/arm64.bpf.o
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 KERNELS ?= 5.10 6.1 6.12 7.3
+# The kernel whose guest also runs TestPublish (registry, cosign, ig's
+# signature verification).
+PUBLISH_KERNEL ?= 7.3
 # make run boots this kernel where the host cannot run ig.
 RUN_KERNEL ?= 7.3
 # Guests run side by side: a TCG guest uses one host thread.
@@ -47,7 +67,7 @@ BENCH_VM ?= 1
 COMPARE_IMAGE ?=
 VM_LOCK ?= /tmp/vm.lock
 
-.PHONY: all deps ig vm build run test test-unit test-bpf test-core test-integration export inspect clean bench
+.PHONY: all deps ig vm build run test test-unit test-bpf test-core test-integration export inspect clean bench keys push sign
 
 all: build
 
@@ -55,6 +75,23 @@ deps:
 	@$(SUDO) env "PATH=$(PATH)" IG_VERSION=$(IG_VERSION) scripts/deps.sh
 
 ig: $(IG)
+
+# cosign, built from its module (tools/cosign), signs the image the way ig
+# verifies it.
+COSIGN := $(BIN)/cosign
+
+$(COSIGN): tools/cosign/go.mod tools/cosign/go.sum
+	@mkdir -p $(BIN)
+	@echo "building cosign (a few minutes the first time)"
+	cd tools/cosign && CGO_ENABLED=0 go build -o $(COSIGN) github.com/sigstore/cosign/v2/cmd/cosign
+
+# actionlint, built from its module (tools/actionlint), checks the release
+# workflow, which cannot run here.
+ACTIONLINT := $(BIN)/actionlint
+
+$(ACTIONLINT): tools/actionlint/go.mod tools/actionlint/go.sum
+	@mkdir -p $(BIN)
+	cd tools/actionlint && go build -o $(ACTIONLINT) github.com/rhysd/actionlint/cmd/actionlint
 
 # staticcheck, built from its module (tools/staticcheck) for make test-unit.
 STATICCHECK := $(BIN)/staticcheck
@@ -83,6 +120,16 @@ build: deps $(IG)
 	$(SUDO) env "PATH=$(PATH)" CLANG=$(CLANG) LLVM_STRIP=$(LLVM_STRIP) \
 		$(IG) image build --local -o $(OUT) -t $(IMAGE) .
 
+keys: $(COSIGN)
+	@scripts/publish.sh keys $(COSIGN) $(COSIGN_KEY) $(COSIGN_PUB)
+
+push: build
+	$(SUDO) env "PATH=$(PATH)" scripts/publish.sh push $(IG) $(IMAGE) $(INSECURE_REGISTRY)
+
+sign: $(COSIGN)
+	$(SUDO) env "PATH=$(PATH)" COSIGN_PASSWORD="$${COSIGN_PASSWORD-}" \
+		scripts/publish.sh sign $(IG) $(COSIGN) $(IMAGE) $(COSIGN_KEY) $(INSECURE_REGISTRY)
+
 run: build $(VM)
 	@RUN_KERNEL=$(RUN_KERNEL) scripts/run.sh $(IMAGE) $(ARGS)
 
@@ -90,13 +137,14 @@ test: build test-unit test-bpf test-core test-integration
 
 # Unit tests of every module, the contract between go/ and the BPF object
 # and gadget.yaml, and the linters (gofmt, go vet, staticcheck).
-test-unit: build $(VM) $(STATICCHECK)
+test-unit: build $(VM) $(STATICCHECK) $(ACTIONLINT)
 	cd go && go test ./...
 	cd test && go test -count=1 ./contract/ -object $(BPF_OBJ) -gadget-yaml $(CURDIR)/gadget.yaml -makefile $(CURDIR)/Makefile
 	cd test && go test -count=1 ./gadgettest/
 	cd vm && go test ./...
 	cd bench && go test ./...
 	scripts/lint.sh $(STATICCHECK)
+	$(ACTIONLINT) .github/workflows/*.yml
 
 test-bpf:
 	cd test && $(SUDO) env "PATH=$(PATH)" go test -count=1 -v ./bpf/ -object $(BPF_OBJ)
@@ -113,10 +161,11 @@ test-core:
 
 # The integration tests run ig and dockerd, which this host's kernel may not
 # allow: they run inside each Debian kernel of $(KERNELS) under QEMU.
-test-integration: build $(VM)
+test-integration: build $(VM) $(COSIGN)
 	cd test && go test -tags integration -c -o $(OUT)/integration.test ./integration/
 	cd test && go build -o $(OUT)/loadgen ./loadgen/
-	$(SUDO) env "PATH=$(PATH)" JOBS=$(JOBS) scripts/integration.sh $(IMAGE) $(KERNELS)
+	$(SUDO) env "PATH=$(PATH)" JOBS=$(JOBS) PUBLISH_KERNEL=$(PUBLISH_KERNEL) COSIGN=$(COSIGN) \
+		scripts/integration.sh $(IMAGE) $(KERNELS)
 
 bench: build $(VM)
 	$(SUDO) env "PATH=$(PATH)" IMAGE=$(IMAGE) COMPARE_IMAGE=$(COMPARE_IMAGE) CLANG=$(CLANG) \

@@ -39,6 +39,17 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 		"${need_pkgs[@]}" >/dev/null
 fi
 
+# ig v0.50.1 compiles with $CLANG and $LLVM_STRIP (the Makefile passes
+# clang-19 and llvm-strip-19); later ig versions run plain `clang` and
+# `llvm-strip` from PATH and ignore those variables. Debian installs only the
+# versioned names, so give the plain ones where nothing else provides them.
+for tool in clang llvm-strip; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "deps: linking /usr/local/bin/$tool to $tool-19 (for ig versions that run plain $tool)"
+		ln -s "$(command -v "$tool-19")" "/usr/local/bin/$tool"
+	fi
+done
+
 # IG's gadget headers (gadget/*.h and gadget/<arch>/vmlinux.h) ship in the IG
 # Go module; `ig image build --local` looks for them under /usr/include.
 mod_dir=$(go mod download -json "github.com/inspektor-gadget/inspektor-gadget@${IG_VERSION}" |

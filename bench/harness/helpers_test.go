@@ -100,7 +100,7 @@ func TestAssignPrograms(t *testing.T) {
 }
 
 func TestMeasureFlags(t *testing.T) {
-	f, err := parseMeasureFlags("vm", []string{"-out", "o.json", "-floor", "f.o", "-levels", "8:50:0,16:10:400", "-runs", "5", "-seconds", "7", "-tools", "ours,bcc"})
+	f, err := parseMeasureFlags("vm", []string{"-out", "o.json", "-floor", "f.o", "-image", "r/g:v", "-levels", "8:50:0,16:10:400", "-runs", "5", "-seconds", "7", "-tools", "ours,bcc"})
 	require.NoError(t, err)
 	assert.Equal(t, "o.json", f.out)
 	assert.Equal(t, 5, f.runs)
@@ -118,6 +118,8 @@ func TestMeasureFlags(t *testing.T) {
 
 	_, err = parseMeasureFlags("native", []string{"-floor", "f.o"})
 	assert.EqualError(t, err, "-out and -floor are required")
+	_, err = parseMeasureFlags("vm", []string{"-out", "o", "-floor", "f.o"})
+	assert.ErrorContains(t, err, "-image is required")
 	_, err = parseMeasureFlags("native", []string{"-out", "o", "-floor", "f.o", "-levels", "8:1:0"})
 	assert.ErrorContains(t, err, "drop modulus")
 }

@@ -25,7 +25,7 @@ func parseMeasureFlags(phase string, args []string) (*measureFlags, error) {
 	fs.StringVar(&f.object, "object", ".build/amd64.bpf.o", "this gadget's BPF object (native)")
 	fs.StringVar(&f.compareObj, "compare-object", "", "BPF object of the comparison image (native: loaded; vm: program names)")
 	fs.StringVar(&f.compareImage, "compare-image", "", "comparison image in ig's local store (vm)")
-	fs.StringVar(&f.image, "image", "trace_tcpretrans:latest", "this gadget's image (vm)")
+	fs.StringVar(&f.image, "image", "", "this gadget's image in ig's local store (vm; make bench passes $(IMAGE))")
 	fs.StringVar(&f.floorObj, "floor", "", "the floor's BPF object (bench/floor.bpf.c)")
 	fs.StringVar(&f.loadgen, "loadgen", ".build/loadgen", "the load generator (test/loadgen)")
 	fs.StringVar(&f.ig, "ig", "bin/ig", "ig binary (vm)")
@@ -41,6 +41,9 @@ func parseMeasureFlags(phase string, args []string) (*measureFlags, error) {
 	_ = fs.Parse(args)
 	if f.out == "" || f.floorObj == "" {
 		return nil, fmt.Errorf("-out and -floor are required")
+	}
+	if phase == "vm" && f.image == "" {
+		return nil, fmt.Errorf("-image is required in the VM (make bench passes it)")
 	}
 	var err error
 	f.levels, err = parseLevels(*levels)

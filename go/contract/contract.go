@@ -12,11 +12,11 @@ import (
 	"fmt"
 )
 
-// The gadget and its default image in ig's local store.
+// The gadget. Its image reference (registry, repository, tag) is the
+// Makefile's (REGISTRY, GADGET = Name, VERSION): commands take it as a flag.
 const (
-	Name         = "trace_tcpretrans"
-	DefaultImage = "trace_tcpretrans:latest"
-	DataSource   = "tcpretrans" // gadget.yaml datasources key, GADGET_TRACER's name
+	Name       = "trace_tcpretrans"
+	DataSource = "tcpretrans" // gadget.yaml datasources key, GADGET_TRACER's name
 )
 
 // Objects of program.bpf.c.

@@ -27,9 +27,11 @@ import (
 )
 
 var (
-	objectPath = flag.String("object", "../../.build/amd64.bpf.o", "BPF object built by 'make build'")
-	gadgetYAML = flag.String("gadget-yaml", "../../gadget.yaml", "the gadget's metadata")
-	makefile   = flag.String("makefile", "../../Makefile", "the Makefile, which holds the commands' defaults")
+	objectPath  = flag.String("object", "../../.build/amd64.bpf.o", "BPF object built by 'make build'")
+	gadgetYAML  = flag.String("gadget-yaml", "../../gadget.yaml", "the gadget's metadata")
+	makefile    = flag.String("makefile", "../../Makefile", "the Makefile, which holds the commands' defaults")
+	artifactHub = flag.String("artifacthub", "../../artifacthub-pkg.yml", "Artifact Hub metadata")
+	readmePath  = flag.String("readme", "../../README.md", "the README")
 )
 
 func loadSpec(t *testing.T) *ebpf.CollectionSpec {
@@ -218,15 +220,84 @@ func TestGadgetYAML(t *testing.T) {
 	assert.Equal(t, contract.Families, possible[contract.ParamFamily])
 }
 
-// The Makefile's image default is the one the Go commands default to.
-func TestMakefileImage(t *testing.T) {
+// makeVars reads the Makefile's plain assignments (NAME ?= value, NAME :=
+// value).
+func makeVars(t *testing.T) map[string]string {
+	t.Helper()
 	raw, err := os.ReadFile(*makefile)
 	require.NoError(t, err)
-	var image string
+	vars := map[string]string{}
 	for _, l := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(l, "IMAGE ?= "); ok {
-			image = strings.TrimSpace(v)
+		for _, op := range []string{" ?= ", " := "} {
+			if k, v, ok := strings.Cut(l, op); ok && !strings.ContainsAny(k, " \t#") {
+				vars[k] = strings.TrimSpace(v)
+			}
 		}
 	}
-	assert.Equal(t, contract.DefaultImage, image, "IMAGE ?= in %s", *makefile)
+	return vars
+}
+
+// The image's one reference, the Makefile's, is what gadget.yaml,
+// artifacthub-pkg.yml and README tell users; no usage line names the
+// short name, which ig resolves to IG's own gadget.
+func TestPublishingReference(t *testing.T) {
+	v := makeVars(t)
+	assert.Equal(t, contract.Name, v["GADGET"])
+	assert.Equal(t, "$(REGISTRY)/$(GADGET):$(VERSION)", v["IMAGE"])
+	repo, source := v["REGISTRY"]+"/"+v["GADGET"], v["SOURCE_URL"]
+	require.NotEmpty(t, v["REGISTRY"])
+	require.NotEmpty(t, source)
+
+	var meta struct {
+		Homepage      string `yaml:"homepageURL"`
+		Documentation string `yaml:"documentationURL"`
+		Source        string `yaml:"sourceURL"`
+	}
+	raw, err := os.ReadFile(*gadgetYAML)
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(raw, &meta))
+	assert.Equal(t, source, meta.Source, "gadget.yaml sourceURL")
+	assert.Equal(t, source, meta.Homepage, "gadget.yaml homepageURL")
+	assert.True(t, strings.HasPrefix(meta.Documentation, source), "gadget.yaml documentationURL %s", meta.Documentation)
+
+	var hub struct {
+		Version string `yaml:"version"`
+		Home    string `yaml:"homeURL"`
+		Links   []struct {
+			URL string `yaml:"url"`
+		} `yaml:"links"`
+		Images []struct {
+			Image string `yaml:"image"`
+		} `yaml:"containersImages"`
+		Install string `yaml:"install"`
+	}
+	raw, err = os.ReadFile(*artifactHub)
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(raw, &hub))
+	release := repo + ":v" + hub.Version
+	assert.Equal(t, source, hub.Home)
+	require.Len(t, hub.Images, 1)
+	assert.Equal(t, release, hub.Images[0].Image)
+	for _, l := range hub.Links {
+		assert.True(t, strings.HasPrefix(l.URL, source), "link %s", l.URL)
+	}
+	assert.Contains(t, hub.Install, "ig run "+release+" --public-keys=")
+	assert.Contains(t, hub.Install, "kubectl gadget run "+release)
+
+	readme, err := os.ReadFile(*readmePath)
+	require.NoError(t, err)
+	runs := 0
+	for _, l := range strings.Split(string(readme), "\n") {
+		for _, cmd := range []string{"ig run ", "kubectl gadget run "} {
+			_, rest, ok := strings.Cut(l, cmd)
+			if !ok || strings.HasPrefix(rest, "ARGS") {
+				continue
+			}
+			runs++
+			ref := strings.Fields(rest + " ")[0]
+			assert.True(t, strings.HasPrefix(ref, repo+":") || strings.HasPrefix(ref, "$") || strings.HasPrefix(ref, "ghcr.io/you/"),
+				"README runs %q: the gadget's full reference (%s:...) or a variable", ref, repo)
+		}
+	}
+	assert.Positive(t, runs, "README shows how to run the gadget")
 }

@@ -388,23 +388,9 @@ func TestBadParams(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
-			args := append([]string{"run", *image, "--verify-image=false", "--host"}, c.args...)
-			cmd := exec.Command(*repo+"/bin/ig", args...)
-			done := make(chan struct{})
-			var out []byte
-			var err error
-			go func() { out, err = cmd.CombinedOutput(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(60 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-				t.Fatalf("ig kept running with %v: %s", c.args, out)
-			}
-			t.Logf("ig %v: %v\n%s", c.args, err, out)
-			require.Error(t, err, "non-zero exit")
+			out := igFails(t, 60*time.Second, append([]string{"run", *image, "--verify-image=false", "--host"}, c.args...)...)
 			for _, w := range c.want {
-				assert.Contains(t, string(out), w)
+				assert.Contains(t, out, w)
 			}
 			assertDetached(t)
 		})

@@ -23,13 +23,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"trace_tcpretrans/go/contract"
 )
 
 var (
 	repo  = flag.String("repo", "../..", "repository root (bin/ig, scripts/)")
-	image = flag.String("image", contract.DefaultImage, "gadget image in ig's local store")
+	image = flag.String("image", "", "the gadget image in ig's local store (make test-integration passes $(IMAGE))")
 )
 
 // webIP is the address of the web server container every test fetches from.
@@ -37,6 +35,10 @@ var webIP string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if *image == "" {
+		fmt.Fprintln(os.Stderr, "-image: the gadget image to test is required (make test-integration passes it)")
+		os.Exit(2)
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "integration tests run ig and dockerd: run them as root")
 		os.Exit(1)
@@ -73,11 +75,18 @@ type IG struct {
 	done   chan struct{}
 }
 
-// StartIG runs ig with the gadget and waits until its programs are attached.
+// StartIG runs ig with the gadget image under test (local, unsigned) and
+// waits until its programs are attached.
 func StartIG(t *testing.T, args ...string) *IG {
 	t.Helper()
-	full := append([]string{"run", *image, "--verify-image=false"}, args...)
-	cmd := exec.Command(filepath.Join(*repo, "bin/ig"), full...)
+	return StartIGRun(t, append([]string{*image, "--verify-image=false"}, args...)...)
+}
+
+// StartIGRun runs `ig run ARGS...` (the image first) and waits until the
+// gadget's programs are attached.
+func StartIGRun(t *testing.T, args ...string) *IG {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(*repo, "bin/ig"), append([]string{"run"}, args...)...)
 	g := &IG{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	pipe, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -140,6 +149,35 @@ func (g *IG) Stop(t *testing.T) {
 		<-g.done
 		t.Errorf("ig did not stop within 30 s of SIGINT")
 	}
+}
+
+// igFails runs ig with args, which must fail within bound: it returns the
+// combined output.
+func igFails(t *testing.T, bound time.Duration, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(*repo, "bin/ig"), args...)
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(bound):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("ig %v kept running: %s", args, out)
+	}
+	t.Logf("ig %v: %v\n%s", args, err, out)
+	require.Error(t, err, "ig %v must exit non-zero", args)
+	return string(out)
+}
+
+// igOK runs ig with args, which must succeed; it returns the output.
+func igOK(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(*repo, "bin/ig"), args...).CombinedOutput()
+	require.NoError(t, err, "ig %v: %s", args, out)
+	return string(out)
 }
 
 // Lines returns the output lines so far.
