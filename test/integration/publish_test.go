@@ -209,6 +209,12 @@ func TestPublish(t *testing.T) {
 	}
 
 	signed := reg.Host + "/trace_tcpretrans:signed"
+	// ig keeps what it pulled, refused or not: leave its store as it was.
+	t.Cleanup(func() {
+		for _, tag := range []string{"signed", "unsigned", "otherkey", "tampered"} {
+			_ = exec.Command(filepath.Join(*repo, "bin/ig"), "image", "remove", reg.Host+"/trace_tcpretrans:"+tag).Run()
+		}
+	})
 	igOK(t, "image", "tag", *image, signed)
 	publish(t, "push", filepath.Join(*repo, "bin/ig"), signed, reg.Host)
 	publish(t, "sign", filepath.Join(*repo, "bin/ig"), *cosign, signed, ours.Key, reg.Host)
