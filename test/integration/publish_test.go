@@ -193,6 +193,9 @@ func synEvents(t *testing.T, ig *IG, port int) {
 	toPort := func(e map[string]any) bool { return str(e, "dst.port") == fmt.Sprint(port) }
 	evs := ig.WaitEvents(t, 20*time.Second, func(evs []map[string]any) bool { return count(evs, toPort) > 0 })
 	require.Positive(t, count(evs, toPort), "events of SYN retransmissions to port %d", port)
+	for _, l := range ig.Lines()[:min(len(ig.Lines()), 3)] {
+		t.Logf("ig: %s", l)
+	}
 }
 
 // The gadget published as users get it: pushed to a registry (on loopback),
