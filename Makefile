@@ -18,7 +18,9 @@ IG_VERSION ?= v0.50.1
 # path with REGISTRY=ghcr.io/you.
 REGISTRY ?= ghcr.io/trace-tcpretrans
 GADGET := trace_tcpretrans
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+ifeq ($(origin VERSION),undefined)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+endif
 IMAGE ?= $(REGISTRY)/$(GADGET):$(VERSION)
 SOURCE_URL ?= https://github.com/trace-tcpretrans/trace_tcpretrans
 # make push and make sign: a registry reached over plain HTTP (host:port), the
