@@ -142,7 +142,7 @@ test: build test-unit test-bpf test-core test-integration
 
 # Unit tests of every module, the contract between go/ and the BPF object
 # and gadget.yaml, and the linters (gofmt, go vet, staticcheck).
-test-unit: build $(VM) $(STATICCHECK) $(ACTIONLINT)
+test-unit: build $(STATICCHECK) $(ACTIONLINT)
 	cd go && go test ./...
 	cd test && go test -count=1 ./contract/ -object $(BPF_OBJ) -gadget-yaml $(CURDIR)/gadget.yaml -makefile $(CURDIR)/Makefile
 	cd test && go test -count=1 ./gadgettest/

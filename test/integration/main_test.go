@@ -86,7 +86,7 @@ func StartIG(t *testing.T, args ...string) *IG {
 // gadget's programs are attached.
 func StartIGRun(t *testing.T, args ...string) *IG {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(*repo, "bin/ig"), append([]string{"run"}, args...)...)
+	cmd := exec.Command(igBin(), append([]string{"run"}, args...)...)
 	g := &IG{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	pipe, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -128,6 +128,9 @@ func attached() bool {
 	return exec.Command("bash", "-c", guide("gadget_attached")).Run() == nil
 }
 
+// igBin is the ig binary under test.
+func igBin() string { return filepath.Join(*repo, "bin/ig") }
+
 // guide prefixes a shell command with the guide fixture's functions.
 func guide(command string) string {
 	return ". " + filepath.Join(*repo, "scripts/guide.sh") + " && " + command
@@ -155,7 +158,7 @@ func (g *IG) Stop(t *testing.T) {
 // combined output.
 func igFails(t *testing.T, bound time.Duration, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(*repo, "bin/ig"), args...)
+	cmd := exec.Command(igBin(), args...)
 	done := make(chan struct{})
 	var out []byte
 	var err error
@@ -175,7 +178,7 @@ func igFails(t *testing.T, bound time.Duration, args ...string) string {
 // igOK runs ig with args, which must succeed; it returns the output.
 func igOK(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(*repo, "bin/ig"), args...).CombinedOutput()
+	out, err := exec.Command(igBin(), args...).CombinedOutput()
 	require.NoError(t, err, "ig %v: %s", args, out)
 	return string(out)
 }

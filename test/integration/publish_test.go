@@ -178,7 +178,7 @@ func makeKeys(t *testing.T, dir, base string) keyPair {
 // localDigest is the digest of ref in ig's local store.
 func localDigest(t *testing.T, ref string) string {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(*repo, "scripts/publish.sh"), "digest", filepath.Join(*repo, "bin/ig"), ref).Output()
+	out, err := exec.Command(filepath.Join(*repo, "scripts/publish.sh"), "digest", igBin(), ref).Output()
 	require.NoError(t, err, "digest of %s", ref)
 	return strings.TrimSpace(string(out))
 }
@@ -215,12 +215,12 @@ func TestPublish(t *testing.T) {
 	// ig keeps what it pulled, refused or not: leave its store as it was.
 	t.Cleanup(func() {
 		for _, tag := range []string{"signed", "unsigned", "otherkey", "tampered"} {
-			_ = exec.Command(filepath.Join(*repo, "bin/ig"), "image", "remove", reg.Host+"/trace_tcpretrans:"+tag).Run()
+			_ = exec.Command(igBin(), "image", "remove", reg.Host+"/trace_tcpretrans:"+tag).Run()
 		}
 	})
 	igOK(t, "image", "tag", *image, signed)
-	publish(t, "push", filepath.Join(*repo, "bin/ig"), signed, reg.Host)
-	publish(t, "sign", filepath.Join(*repo, "bin/ig"), *cosign, signed, ours.Key, reg.Host)
+	publish(t, "push", igBin(), signed, reg.Host)
+	publish(t, "sign", igBin(), *cosign, signed, ours.Key, reg.Host)
 	d1 := localDigest(t, signed)
 	// Removed from the local store, so that ig run pulls it.
 	igOK(t, "image", "remove", signed)
@@ -246,7 +246,7 @@ func TestPublish(t *testing.T) {
 	})
 	t.Run("image signed with another key refused", func(t *testing.T) {
 		d := reg.variant(t, "signed", "otherkey", "other key")
-		publish(t, "sign", filepath.Join(*repo, "bin/ig"), *cosign, reg.Host+"/trace_tcpretrans@"+d.String(), other.Key, reg.Host)
+		publish(t, "sign", igBin(), *cosign, reg.Host+"/trace_tcpretrans@"+d.String(), other.Key, reg.Host)
 		refused(t, reg.Host+"/trace_tcpretrans:otherkey", "verifying image: verifying gadget signature", "the image was not signed by the provided keys")
 	})
 	t.Run("layer changed after signing refused", func(t *testing.T) {
@@ -261,7 +261,7 @@ func TestPublish(t *testing.T) {
 
 	t.Run("--pull always fetches the tag's new image", func(t *testing.T) {
 		d := reg.variant(t, "signed", "v2", "v2")
-		publish(t, "sign", filepath.Join(*repo, "bin/ig"), *cosign, reg.Host+"/trace_tcpretrans@"+d.String(), ours.Key, reg.Host)
+		publish(t, "sign", igBin(), *cosign, reg.Host+"/trace_tcpretrans@"+d.String(), ours.Key, reg.Host)
 		idx, mt := reg.get(t, "v2")
 		reg.put(t, "signed", idx, mt)
 		require.Equal(t, d1, localDigest(t, signed), "the old image is in the local store")
