@@ -4,6 +4,8 @@
 #   make test    unit tests, BPF tests on this kernel, integration tests
 #   make build   build the gadget image $(IMAGE) with bin/ig
 #   make deps    install build and test dependencies (idempotent)
+#   make test-k8s  the gadget through kubectl gadget on a single-node cluster
+#                in a VM (make k8s builds the cluster's parts once)
 #   make bench   benchmark against the floor, BCC, bpftrace (and COMPARE_IMAGE):
 #                writes bench/results/REPORT.md, bench.png and raw.json
 #   make keys    a cosign key pair for local signing (keys/cosign.key, .pub)
@@ -48,6 +50,10 @@ KERNELS ?= 6.1 7.3 5.10 6.12
 # signature verification: ig's behaviour, not the kernel's): the guest that
 # is otherwise the shortest.
 PUBLISH_KERNEL ?= 6.1
+# make test-k8s: the kernel of the Kubernetes node's guest, and where the
+# cluster's parts (scripts/k8s.sh) are kept.
+K8S_KERNEL ?= 6.12
+K8S_CACHE ?= /var/cache/trace_tcpretrans/k8s
 # make run boots this kernel where the host cannot run ig.
 RUN_KERNEL ?= 7.3
 # Guests run side by side: a TCG guest uses one host thread.
@@ -72,7 +78,7 @@ BENCH_VM ?= 1
 COMPARE_IMAGE ?=
 VM_LOCK ?= /tmp/vm.lock
 
-.PHONY: all deps ig vm build run test test-unit test-bpf test-core test-integration export inspect clean bench keys push sign
+.PHONY: all deps ig vm build run test test-unit test-bpf test-core test-integration test-k8s k8s export inspect clean bench keys push sign
 
 all: build
 
@@ -145,7 +151,7 @@ test: build test-unit test-bpf test-core test-integration
 test-unit: build $(STATICCHECK) $(ACTIONLINT)
 	cd go && go test ./...
 	cd test && go test -count=1 ./contract/ -object $(BPF_OBJ) -gadget-yaml $(CURDIR)/gadget.yaml -makefile $(CURDIR)/Makefile
-	cd test && go test -count=1 ./gadgettest/
+	cd test && go test -count=1 ./gadgettest/ ./k8s/mkimage/ ./k8s/cluster/
 	cd vm && go test ./...
 	cd bench && go test ./...
 	scripts/lint.sh $(STATICCHECK)
@@ -165,12 +171,29 @@ test-core:
 	cd test && go test -count=1 ./core/kbtf/ -btf-cache $(CORE_BTF_CACHE)
 
 # The integration tests run ig and dockerd, which this host's kernel may not
-# allow: they run inside each Debian kernel of $(KERNELS) under QEMU.
-test-integration: build $(VM) $(COSIGN)
+# allow: they run inside each Debian kernel of $(KERNELS) under QEMU, and
+# with them, in the same pool of guests, the Kubernetes tests (test-k8s).
+test-integration: build $(VM) $(COSIGN) k8s
 	cd test && go test -tags integration -c -o $(OUT)/integration.test ./integration/
+	cd test && go test -tags k8s -c -o $(OUT)/k8s.test ./k8s/
 	cd test && go build -o $(OUT)/loadgen ./loadgen/
 	$(SUDO) env "PATH=$(PATH)" JOBS=$(JOBS) PUBLISH_KERNEL=$(PUBLISH_KERNEL) COSIGN=$(COSIGN) \
-		scripts/integration.sh $(IMAGE) $(KERNELS)
+		K8S_PARTS=$$(cat $(OUT)/k8s-parts) scripts/integration.sh $(IMAGE) $(KERNELS) k8s@$(K8S_KERNEL)
+
+# kubectl gadget on a single-node Kubernetes cluster (control plane, kubelet,
+# containerd, Inspektor Gadget's DaemonSet) inside the guest of $(K8S_KERNEL).
+test-k8s: build $(VM) $(COSIGN) k8s
+	cd test && go test -tags k8s -c -o $(OUT)/k8s.test ./k8s/
+	$(SUDO) env "PATH=$(PATH)" JOBS=1 PUBLISH_KERNEL=$(PUBLISH_KERNEL) COSIGN=$(COSIGN) \
+		K8S_PARTS=$$(cat $(OUT)/k8s-parts) scripts/integration.sh $(IMAGE) k8s@$(K8S_KERNEL)
+
+# The cluster's parts, built from pinned modules and Debian's clang once
+# (about 15 minutes on 2 cores) and kept in $(K8S_CACHE); their directory
+# is written to $(OUT)/k8s-parts.
+k8s: deps
+	@mkdir -p $(OUT)
+	$(SUDO) env "PATH=$(PATH)" K8S_CACHE=$(K8S_CACHE) IG_VERSION=$(IG_VERSION) CLANG=$(CLANG) \
+		scripts/k8s.sh > $(OUT)/k8s-parts.tmp && mv $(OUT)/k8s-parts.tmp $(OUT)/k8s-parts
 
 bench: build $(VM)
 	$(SUDO) env "PATH=$(PATH)" IMAGE=$(IMAGE) COMPARE_IMAGE=$(COMPARE_IMAGE) CLANG=$(CLANG) \

@@ -30,6 +30,11 @@ check zstd zstd
 check lz4 lz4
 check nsenter util-linux
 check iptables iptables
+# make test-k8s: the node's container runtime and its network.
+check containerd containerd
+check runc runc
+check conntrack conntrack
+[ -x /usr/lib/cni/bridge ] || need_pkgs+=(containernetworking-plugins)
 [ -f /usr/include/bpf/bpf_helpers.h ] || need_pkgs+=(libbpf-dev)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then

@@ -1,0 +1,268 @@
+//go:build k8s
+
+package k8s
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"trace_tcpretrans/go/contract"
+	"trace_tcpretrans/test/k8s/cluster"
+)
+
+const (
+	ns      = "test-trace-tcpretrans"
+	otherNS = "test-trace-tcpretrans-other"
+	busybox = "localhost/trace-tcpretrans-test/busybox:1"
+	// igImage is the DaemonSet image scripts/k8s.sh builds and imports.
+	igImage = "localhost/trace-tcpretrans-test/inspektor-gadget:v0.50.1"
+)
+
+// lossy is one container that downloads from the web server through an
+// interface that drops 25% of its packets.
+type lossy struct{ ns, pod, container string }
+
+var clients = []lossy{
+	{ns, "client", "client"},
+	{ns, "client", "sidecar"},
+	{ns, "client2", "client"},
+	{otherNS, "other", "client"},
+}
+
+// workloads is the guide with pods: a web server behind a Service, and
+// client pods with NET_ADMIN (as the guide's shell pod) in two namespaces.
+func workloads() string {
+	pod := func(namespace, name string, containers ...string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: %s}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers:\n", name, namespace)
+		for _, c := range containers {
+			fmt.Fprintf(&b, "  - {name: %s, image: %q, imagePullPolicy: Never, command: [/bin/sleep, \"3600\"], securityContext: {capabilities: {add: [NET_ADMIN]}}}\n", c, busybox)
+		}
+		return b.String()
+	}
+	return strings.Join([]string{
+		"apiVersion: v1\nkind: Namespace\nmetadata: {name: " + ns + "}\n",
+		"apiVersion: v1\nkind: Namespace\nmetadata: {name: " + otherNS + "}\n",
+		fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: %s, labels: {app: web}}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - {name: web, image: %q, imagePullPolicy: Never, command: [/bin/httpd, -f, -p, "80", -h, /www]}
+`, ns, busybox),
+		"apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: " + ns + "}\nspec:\n  selector: {app: web}\n  ports: [{port: 80, targetPort: 80}]\n",
+		pod(ns, "client", "client", "sidecar"),
+		pod(ns, "client2", "client"),
+		pod(otherNS, "other", "client"),
+	}, "---\n")
+}
+
+// containerPID is the node PID of a pod's container (its task in
+// containerd's k8s.io namespace).
+func containerPID(t *testing.T, c lossy) string {
+	t.Helper()
+	id := mustKubectl(t, time.Minute, "get", "pod", "-n", c.ns, c.pod, "-o",
+		fmt.Sprintf(`jsonpath={.status.containerStatuses[?(@.name=="%s")].containerID}`, c.container))
+	id = strings.TrimPrefix(strings.TrimSpace(id), "containerd://")
+	require.NotEmpty(t, id, "container %v", c)
+	for _, l := range strings.Split(sh(t, "ctr -n k8s.io task ls"), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == id {
+			return f[1]
+		}
+	}
+	t.Fatalf("no containerd task for %v (%s)", c, id)
+	return ""
+}
+
+// retransSegs reads TcpRetransSegs of a container's network namespace.
+func retransSegs(t *testing.T, c lossy) int {
+	t.Helper()
+	out := sh(t, "nsenter -t "+containerPID(t, c)+" -n awk '/^Tcp:/ {n++; if (n==1) for (i=1;i<=NF;i++) k[i]=$i; else for (i=1;i<=NF;i++) if (k[i]==\"RetransSegs\") print $i}' /proc/net/snmp")
+	var n int
+	_, err := fmt.Sscan(out, &n)
+	require.NoError(t, err, out)
+	return n
+}
+
+// fetch runs, in every lossy container at once, ten bounded downloads of
+// the web page through the Service (failures on a lossy link are expected).
+func fetch(t *testing.T, webIP string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = kubectl(3*time.Minute, "exec", "-n", c.ns, c.pod, "-c", c.container, "--", "/bin/sh", "-c",
+				"for i in $(seq 10); do timeout 10 wget -q -O /dev/null http://"+webIP+"/index.html; done")
+		}()
+	}
+	wg.Wait()
+}
+
+// fetchUntil repeats fetch until done holds for r's output (at most six
+// rounds), then waits two seconds for the last rows.
+func fetchUntil(t *testing.T, r *run, webIP string, done func() bool) {
+	t.Helper()
+	for round := 0; round < 6 && !done(); round++ {
+		fetch(t, webIP)
+	}
+	time.Sleep(2 * time.Second)
+}
+
+// gadgetObjects lists the gadget's programs and its config map left on the
+// node (the kernel cuts names to 15 characters).
+func gadgetObjects(t *testing.T) []string {
+	t.Helper()
+	var left []string
+	progs := sh(t, "bpftool prog show")
+	for _, p := range contract.Programs {
+		if strings.Contains(progs, "name "+p+" ") || strings.Contains(progs, "name "+p+"\n") {
+			left = append(left, "program "+p)
+		}
+	}
+	if strings.Contains(sh(t, "bpftool map show"), "name "+contract.ConfigMap[:15]) {
+		left = append(left, "map "+contract.ConfigMap[:15])
+	}
+	return left
+}
+
+// The gadget through `kubectl gadget` as users run it: deployed with the
+// local DaemonSet image, the image pulled by the daemon from a registry and
+// verified with the key it was signed with, the guide's pods.
+func TestKubectlGadget(t *testing.T) {
+	reg := startRegistry(t)
+	ref := reg + "/trace_tcpretrans:k8s"
+	keys := t.TempDir()
+	ig := filepath.Join(*repo, "bin/ig")
+	sh(t, fmt.Sprintf("%s image tag %s %s", ig, *image, ref))
+	publish(t, "push", ig, ref, reg)
+	publish(t, "keys", *cosign, keys+"/cosign.key", keys+"/cosign.pub")
+	publish(t, "sign", ig, *cosign, ref, keys+"/cosign.key", reg)
+	pub, err := os.ReadFile(keys + "/cosign.pub")
+	require.NoError(t, err)
+
+	apply(t, workloads())
+	webIP := strings.TrimSpace(mustKubectl(t, time.Minute, "get", "service", "-n", ns, "web", "-o", "jsonpath={.spec.clusterIP}"))
+
+	ok := t.Run("deploy", func(t *testing.T) {
+		cfg := filepath.Join(keys, "daemon.yaml")
+		indented := "      " + strings.ReplaceAll(strings.TrimSpace(string(pub)), "\n", "\n      ")
+		require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`operator:
+  oci:
+    insecure-registries:
+    - %s
+    public-keys:
+    - |
+%s
+    verify-image: true
+`, reg, indented)), 0o644))
+		t0 := time.Now()
+		out := mustKubectl(t, 10*time.Minute, "gadget", "deploy", "--image", igImage, "--image-pull-policy", "Never",
+			"--daemon-config", cfg, "--timeout", "8m")
+		t.Logf("kubectl gadget deploy (%s):\n%s", time.Since(t0).Round(time.Second), out)
+		ready := mustKubectl(t, time.Minute, "get", "pods", "-n", "gadget", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}`)
+		assert.Equal(t, "True", strings.TrimSpace(ready), "the gadget pod is Ready")
+		t.Log(mustKubectl(t, time.Minute, "gadget", "version"))
+	})
+	require.True(t, ok, "Inspektor Gadget is not deployed: nothing else can run")
+
+	mustKubectl(t, 5*time.Minute, "wait", "--for=condition=Ready", "pod", "--all", "-n", ns, "--timeout=300s")
+	mustKubectl(t, 5*time.Minute, "wait", "--for=condition=Ready", "pod", "--all", "-n", otherNS, "--timeout=300s")
+	for _, c := range clients {
+		if c.container == "client" {
+			sh(t, "nsenter -t "+containerPID(t, c)+" -n tc qdisc add dev eth0 root netem drop 25%")
+		}
+	}
+
+	t.Run("namespace, json", func(t *testing.T) {
+		otherBefore := retransSegs(t, clients[3])
+		r := startRun(t, ref, "-n", ns, "-o", "json")
+		fromClient := func(e map[string]any) bool {
+			return str(e, "k8s.podName") == "client" && str(e, "k8s.containerName") == "client" && str(e, "proc.comm") == "wget"
+		}
+		fetchUntil(t, r, webIP, func() bool {
+			evs := r.events(t)
+			return slices.ContainsFunc(evs, fromClient) && slices.ContainsFunc(evs, func(e map[string]any) bool { return str(e, "k8s.podName") == "client2" })
+		})
+		r.stop(t)
+		evs := r.events(t)
+		require.NotEmpty(t, evs, "events; stderr:\n%s", r.stderr.String())
+		t.Logf("%d events; the first: %v", len(evs), evs[0])
+		assert.True(t, slices.ContainsFunc(evs, fromClient), "a retransmission of wget in pod client, container client")
+		for _, e := range evs {
+			assert.Equal(t, cluster.NodeName, str(e, "k8s.node"), "%v", e)
+			assert.Equal(t, ns, str(e, "k8s.namespace"), "only the selected namespace: %v", e)
+			assert.Contains(t, []string{"client", "client2", "web"}, str(e, "k8s.podName"), "%v", e)
+			assert.Contains(t, contract.State.Names(), str(e, "state"), "state by name: %v", e)
+			assert.Contains(t, contract.Reason.Names(), str(e, "reason"), "reason by name: %v", e)
+		}
+		assert.Greater(t, retransSegs(t, clients[3]), otherBefore,
+			"pod other retransmitted meanwhile (TcpRetransSegs of its namespace), and none of it was reported")
+	})
+
+	t.Run("pod and container, table", func(t *testing.T) {
+		r := startRun(t, ref, "-n", ns, "-p", "client", "-c", "client")
+		rows := func() [][]string {
+			var rows [][]string
+			out := r.output()
+			if len(out) < 2 {
+				return nil
+			}
+			for _, l := range out[1:] {
+				if f := strings.Fields(l); len(f) > 4 {
+					rows = append(rows, f)
+				}
+			}
+			return rows
+		}
+		fetchUntil(t, r, webIP, func() bool { return len(rows()) >= 2 })
+		r.stop(t)
+		out := r.output()
+		require.NotEmpty(t, out, "stderr:\n%s", r.stderr.String())
+		t.Logf("kubectl gadget run %s -n %s -p client -c client:\n%s", ref, ns, strings.Join(out, "\n"))
+		header := strings.Fields(out[0])
+		require.GreaterOrEqual(t, len(header), 8, "header: %q", out[0])
+		assert.Equal(t, []string{"K8S.NODE", "K8S.NAMESPACE", "K8S.PODNAME", "K8S.CONTAINERNAME", "SRC", "DST", "COMM", "PID", "TID", "STATE", "REASON", "TCPFLAGS", "TYPE", "TIMESTAMP"}, header)
+		require.NotEmpty(t, rows(), "rows for pod client, container client")
+		for _, f := range rows() {
+			assert.Equal(t, []string{cluster.NodeName, ns, "client", "client"}, f[:4], "row %q", f)
+		}
+	})
+
+	t.Run("bad parameter", func(t *testing.T) {
+		out, err := kubectl(5*time.Minute, "gadget", "run", ref, "-n", ns, "--family", "5")
+		t.Logf("kubectl gadget run %s --family 5: %v\n%s", ref, err, out)
+		require.Error(t, err, "a bad --family must exit non-zero")
+		for _, w := range []string{"family", "5", "0, 4, 6"} {
+			assert.Contains(t, out, w)
+		}
+		assert.Empty(t, gadgetObjects(t), "nothing of the gadget left after the refused run")
+	})
+
+	t.Run("undeploy", func(t *testing.T) {
+		out := mustKubectl(t, 10*time.Minute, "gadget", "undeploy", "--delete-namespace")
+		t.Logf("kubectl gadget undeploy --delete-namespace:\n%s", out)
+		_, err := kubectl(time.Minute, "get", "namespace", "gadget")
+		assert.Error(t, err, "namespace gadget is gone")
+		waitFor(t, "the gadget's BPF objects to go", time.Minute, func() error {
+			if left := gadgetObjects(t); len(left) > 0 {
+				return fmt.Errorf("left on the node: %v", left)
+			}
+			return nil
+		})
+		out2, _ := exec.Command("bpftool", "prog", "show").CombinedOutput()
+		t.Logf("BPF programs on the node after undeploy:\n%s", out2)
+	})
+}
