@@ -175,7 +175,7 @@ test-core:
 # with them, in the same pool of guests, the Kubernetes tests (test-k8s).
 test-integration: build $(VM) $(COSIGN) k8s
 	cd test && go test -tags integration -c -o $(OUT)/integration.test ./integration/
-	cd test && go test -tags k8s -c -o $(OUT)/k8s.test ./k8s/
+	cd test && go test -tags k8s -c -o $(OUT)/k8s.test ./k8s/ && go build -o $(OUT)/controlplane ./k8s/controlplane/
 	cd test && go build -o $(OUT)/loadgen ./loadgen/
 	$(SUDO) env "PATH=$(PATH)" JOBS=$(JOBS) PUBLISH_KERNEL=$(PUBLISH_KERNEL) COSIGN=$(COSIGN) \
 		K8S_PARTS=$$(cat $(OUT)/k8s-parts) scripts/integration.sh $(IMAGE) $(KERNELS) k8s@$(K8S_KERNEL)
@@ -183,7 +183,7 @@ test-integration: build $(VM) $(COSIGN) k8s
 # kubectl gadget on a single-node Kubernetes cluster (control plane, kubelet,
 # containerd, Inspektor Gadget's DaemonSet) inside the guest of $(K8S_KERNEL).
 test-k8s: build $(VM) $(COSIGN) k8s
-	cd test && go test -tags k8s -c -o $(OUT)/k8s.test ./k8s/
+	cd test && go test -tags k8s -c -o $(OUT)/k8s.test ./k8s/ && go build -o $(OUT)/controlplane ./k8s/controlplane/
 	$(SUDO) env "PATH=$(PATH)" JOBS=1 PUBLISH_KERNEL=$(PUBLISH_KERNEL) COSIGN=$(COSIGN) \
 		K8S_PARTS=$$(cat $(OUT)/k8s-parts) scripts/integration.sh $(IMAGE) k8s@$(K8S_KERNEL)
 

@@ -10,7 +10,9 @@
 #
 # TestPublish (registry, signing, verification with bin/cosign) runs in the
 # guest of PUBLISH_KERNEL only: what it checks is ig's, not the kernel's.
-# k8s@KERNEL needs K8S_PARTS, the directory scripts/k8s.sh prints.
+# k8s@KERNEL needs K8S_PARTS, the directory scripts/k8s.sh prints: the
+# control plane and the registry run here (.build/controlplane), the node in
+# the guest, linked by a TAP interface (run_k8s).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -26,11 +28,7 @@ run_one() { # run_one JOB: boots its kernel, runs the tests, logs the result
 	local job=$1 log=$OUT/integration-$1.log start=$(date +%s) rc publish="-test.skip ^TestPublish\$"
 	local k=${job#k8s@}
 	if [ "$k" != "$job" ]; then
-		# The node's pods, IG's daemon and the control plane want more
-		# memory than ig alone.
-		bin/vm -kernel "$k" -mem 4096 -timeout 40m -share "$REPO" -workdir "$REPO/test/k8s" -- \
-			"$OUT/k8s.test -test.v -test.count=1 -repo $REPO -image $image -parts ${K8S_PARTS:?} -cosign $cosign" \
-			>"$log" 2>&1
+		run_k8s "$k" >"$log" 2>&1
 		rc=$?
 	else
 		[ "$k" = "$publish_kernel" ] && publish="-cosign $cosign"
@@ -47,6 +45,53 @@ run_one() { # run_one JOB: boots its kernel, runs the tests, logs the result
 		echo "=== tests of $job FAILED (status $rc) after $took s; its log:"
 		sed "s/^/[$job] /" "$log"
 	fi
+	return "$rc"
+}
+
+# run_k8s KERNEL: the Kubernetes tests. On this side: the TAP link
+# (192.168.200.1 here, the guest's card at the other end; nothing is
+# forwarded beyond this host), the control plane and the registry
+# (.build/controlplane), and the gadget image pushed to that registry and
+# signed with a key made for the run (scripts/publish.sh, the code of make
+# push and make sign). In the guest: the node and test/k8s.
+run_k8s() {
+	local k=$1 work=$OUT/k8s-host tap=trk8s0 host_ip=192.168.200.1 cp rc=0
+	local reg=192.168.200.1:5000 ref=192.168.200.1:5000/trace_tcpretrans:k8s
+	local parts=${K8S_PARTS:?set by make test-k8s}
+	rm -rf "$work"
+	mkdir -p "$work"
+	ip link del "$tap" 2>/dev/null
+	ip tuntap add dev "$tap" mode tap && ip addr add "$host_ip/24" dev "$tap" && ip link set "$tap" up || return 1
+	"$OUT/controlplane" -parts "$parts" -work "$work" &
+	cp=$!
+	local end=$(($(date +%s) + 300))
+	until [ -f "$work/ready" ]; do
+		if ! kill -0 "$cp" 2>/dev/null || [ "$(date +%s)" -ge "$end" ]; then
+			echo "k8s: the control plane did not start; its logs:"
+			tail -n 30 "$work"/*.log
+			kill "$cp" 2>/dev/null
+			ip link del "$tap"
+			return 1
+		fi
+		sleep 1
+	done
+	echo "k8s: control plane and registry ready; publishing $ref"
+	if bin/ig image tag "$image" "$ref" >/dev/null &&
+		scripts/publish.sh push bin/ig "$ref" "$reg" &&
+		COSIGN_PASSWORD= scripts/publish.sh keys "$cosign" "$work/cosign.key" "$work/cosign.pub" &&
+		COSIGN_PASSWORD= scripts/publish.sh sign bin/ig "$cosign" "$ref" "$work/cosign.key" "$reg"; then
+		# The node's pods and IG's daemon want more memory than ig alone.
+		bin/vm -kernel "$k" -mem 4096 -tap "$tap" -timeout 40m -share "$REPO" -workdir "$REPO/test/k8s" -- \
+			"$OUT/k8s.test -test.v -test.count=1 -repo $REPO -parts $parts -control-plane $work -image $ref -public-key $work/cosign.pub"
+		rc=$?
+		[ "$rc" -eq 0 ] || { echo "k8s: the control plane's logs:"; tail -n 30 "$work"/*.log; }
+	else
+		rc=1
+	fi
+	kill "$cp"
+	wait "$cp"
+	bin/ig image remove "$ref" >/dev/null 2>&1
+	ip link del "$tap"
 	return "$rc"
 }
 

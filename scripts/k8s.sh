@@ -19,6 +19,8 @@ REPO=$PWD
 cache=${K8S_CACHE:?set by make k8s}
 ig_version=${IG_VERSION:?set by make k8s}
 clang=${CLANG:?set by make k8s}
+# Static, without paths or symbol tables: smaller binaries page in faster
+# over the guest's 9p root.
 export CGO_ENABLED=0 GOFLAGS=-trimpath
 
 mod_version() { # mod_version DIR MODULE: the version DIR's go.mod requires
@@ -31,6 +33,7 @@ key=$(cat tools/k8s/go.mod tools/k8s/go.sum tools/etcd/go.mod tools/etcd/go.sum 
 	{ sha256sum; echo "$ig_version $clang"; } | sha256sum | cut -c1-12)
 dir=$cache/$k8s_version-$key
 if [ -f "$dir/ready" ]; then
+	touch "$dir/ready" # in use: see the pruning below
 	echo "$dir"
 	exit 0
 fi
@@ -47,7 +50,7 @@ mkdir -p "$tmp/bin" "$tmp/images"
 v=$k8s_version
 minor=${v#v1.}
 minor=${minor%%.*}
-k8s_ldflags="-X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1
+k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1
 	-X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean
 	-X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=1
 	-X k8s.io/client-go/pkg/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitTreeState=clean"
@@ -56,18 +59,18 @@ for cmd in kubelet kube-apiserver kube-controller-manager kube-scheduler kube-pr
 	(cd tools/k8s && go build -o "$tmp/bin/$cmd" -ldflags "$k8s_ldflags" "k8s.io/kubernetes/cmd/$cmd")
 done
 log "building etcd $etcd_version"
-(cd tools/etcd && go build -o "$tmp/bin/etcd" .)
+(cd tools/etcd && go build -o "$tmp/bin/etcd" -ldflags "-s -w" .)
 
 ig_pkg=github.com/inspektor-gadget/inspektor-gadget
 ig_image=localhost/trace-tcpretrans-test/inspektor-gadget:$ig_version
 log "building kubectl-gadget, gadgettracermanager and cleanup $ig_version"
 (cd tools/ig &&
 	go build -o "$tmp/bin/kubectl-gadget" \
-		-ldflags "-X $ig_pkg/internal/version.version=$ig_version -X main.gadgetimage=$ig_image" \
+		-ldflags "-s -w -X $ig_pkg/internal/version.version=$ig_version -X main.gadgetimage=$ig_image" \
 		"$ig_pkg/cmd/kubectl-gadget" &&
-	go build -o "$tmp/bin/gadgettracermanager" -ldflags "-X $ig_pkg/internal/version.version=$ig_version" \
+	go build -o "$tmp/bin/gadgettracermanager" -ldflags "-s -w -X $ig_pkg/internal/version.version=$ig_version" \
 		"$ig_pkg/gadget-container/gadgettracermanager" &&
-	go build -o "$tmp/bin/cleanup" "$ig_pkg/gadget-container/cleanup")
+	go build -o "$tmp/bin/cleanup" -ldflags "-s -w" "$ig_pkg/gadget-container/cleanup")
 
 log "building pause from Kubernetes $v"
 k8s_dir=$(cd tools/k8s && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
@@ -95,9 +98,8 @@ touch "$tmp/ready"
 rm -rf "$dir"
 mv "$tmp" "$dir"
 trap - EXIT
-# Older sets of parts (other pins) are not used again.
-for old in "$cache"/v*-*; do
-	[ "$old" = "$dir" ] || rm -rf "$old"
-done
+# Sets of parts no run has used for a week (other pins) go; a set in use
+# by another checkout's guest right now is never that old.
+find "$cache" -mindepth 2 -maxdepth 2 -name ready -mtime +7 -printf '%h\n' | xargs -r rm -rf
 log "built in $(($(date +%s) - start)) s: $(du -sh "$dir" | cut -f1)"
 echo "$dir"

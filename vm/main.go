@@ -3,7 +3,7 @@
 // 9p and a tmpfs overlay on top. It streams the guest's console and exits
 // with the command's status.
 //
-//	vm -kernel 6.1 [-share DIR]... [-workdir DIR] -- 'command'
+//	vm -kernel 6.1 [-share DIR]... [-workdir DIR] [-tap IFACE] -- 'command'
 //	vm -kernel 6.1 -print suite|mirror
 //	vm -kernel 6.1 -headers
 //
@@ -55,6 +55,7 @@ type options struct {
 	command string
 	print   string
 	headers bool
+	tap     string
 }
 
 func main() {
@@ -69,6 +70,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "time limit for one boot and the command")
 	flag.StringVar(&o.cache, "cache", "/var/cache/trace_tcpretrans/vm", "where kernels and initramfs images are kept")
 	flag.Var(&o.shares, "share", "host directory shared read-write at the same path (repeatable)")
+	flag.StringVar(&o.tap, "tap", "", "a host TAP interface (made by the caller) to give the guest as its network card (virtio-net); none by default")
 	flag.StringVar(&o.workdir, "workdir", "/", "working directory of the command in the guest")
 	flag.StringVar(&o.print, "print", "", "print and exit: mirror (Debian's archive, from apt's sources) or suite (the Debian suite of -kernel)")
 	flag.BoolVar(&o.headers, "headers", false, "print and exit: the directory of the headers of -kernel's kernel, Debian's -common and -<arch> trees merged (downloaded and cached the first time)")
@@ -188,6 +190,12 @@ func boot(o options, img *kernelImage) (int, error) {
 		"-virtfs", "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap",
 		"-virtfs", "local,path=" + img.modules + ",mount_tag=modules,security_model=passthrough,readonly=on,multidevs=remap",
 		"-virtfs", "local,path=" + runDir + ",mount_tag=vmrun,security_model=passthrough,multidevs=remap",
+	}
+	if o.tap != "" {
+		// The guest's only link goes to the host: what it reaches is what
+		// the caller serves on the TAP's side.
+		args = append(args, "-netdev", "tap,id=net0,ifname="+o.tap+",script=no,downscript=no",
+			"-device", "virtio-net-pci,netdev=net0,romfile=")
 	}
 	for i, s := range o.shares {
 		args = append(args, "-virtfs", fmt.Sprintf("local,path=%s,mount_tag=share%d,security_model=passthrough,multidevs=remap", s, i))

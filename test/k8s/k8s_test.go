@@ -115,7 +115,8 @@ func fetch(t *testing.T, webIP string) {
 // rounds), then waits two seconds for the last rows.
 func fetchUntil(t *testing.T, r *run, webIP string, done func() bool) {
 	t.Helper()
-	for round := 0; round < 6 && !done(); round++ {
+	for round := 1; round <= 6 && !done(); round++ {
+		progress("downloads, round %d", round)
 		fetch(t, webIP)
 	}
 	time.Sleep(2 * time.Second)
@@ -138,23 +139,22 @@ func gadgetObjects(t *testing.T) []string {
 	return left
 }
 
+// probesPatch gives the DaemonSet's probes the time a TCG guest needs.
+const probesPatch = `[
+ {"op": "add", "path": "/spec/template/spec/containers/0/startupProbe/timeoutSeconds", "value": 60},
+ {"op": "add", "path": "/spec/template/spec/containers/0/startupProbe/failureThreshold", "value": 60},
+ {"op": "add", "path": "/spec/template/spec/containers/0/readinessProbe/timeoutSeconds", "value": 60}
+]`
+
 // The gadget through `kubectl gadget` as users run it: deployed with the
 // local DaemonSet image, the image pulled by the daemon from a registry and
 // verified with the key it was signed with, the guide's pods.
 func TestKubectlGadget(t *testing.T) {
-	reg := startRegistry(t)
-	ref := reg + "/trace_tcpretrans:k8s"
-	keys := t.TempDir()
-	ig := filepath.Join(*repo, "bin/ig")
-	sh(t, fmt.Sprintf("%s image tag %s %s", ig, *image, ref))
-	publish(t, "push", ig, ref, reg)
-	publish(t, "keys", *cosign, keys+"/cosign.key", keys+"/cosign.pub")
-	publish(t, "sign", ig, *cosign, ref, keys+"/cosign.key", reg)
-	pub, err := os.ReadFile(keys + "/cosign.pub")
+	ref := *gadgetRef
+	reg, _, _ := strings.Cut(ref, "/")
+	pub, err := os.ReadFile(*pubKey)
 	require.NoError(t, err)
-
-	apply(t, workloads())
-	webIP := strings.TrimSpace(mustKubectl(t, time.Minute, "get", "service", "-n", ns, "web", "-o", "jsonpath={.spec.clusterIP}"))
+	keys := t.TempDir()
 
 	ok := t.Run("deploy", func(t *testing.T) {
 		cfg := filepath.Join(keys, "daemon.yaml")
@@ -168,16 +168,26 @@ func TestKubectlGadget(t *testing.T) {
 %s
     verify-image: true
 `, reg, indented)), 0o644))
+		progress("kubectl gadget deploy")
 		t0 := time.Now()
-		out := mustKubectl(t, 10*time.Minute, "gadget", "deploy", "--image", igImage, "--image-pull-policy", "Never",
-			"--daemon-config", cfg, "--timeout", "8m")
-		t.Logf("kubectl gadget deploy (%s):\n%s", time.Since(t0).Round(time.Second), out)
+		out := mustKubectl(t, 5*time.Minute, "gadget", "deploy", "--image", igImage, "--image-pull-policy", "Never",
+			"--daemon-config", cfg, "--liveness-probe=false", "--wait=false")
+		t.Logf("kubectl gadget deploy:\n%s", out)
+		// Under TCG one run of the probes' command (gadgettracermanager
+		// -liveness) takes longer than their 1 and 2 s timeouts, and the
+		// daemon longer than the startup probe's minute to start.
+		mustKubectl(t, time.Minute, "patch", "daemonset", "gadget", "-n", "gadget", "--type=json", "-p", probesPatch)
+		mustKubectl(t, 10*time.Minute, "rollout", "status", "daemonset/gadget", "-n", "gadget", "--timeout=9m")
+		progress("the gadget pod is Ready after %s", time.Since(t0).Round(time.Second))
 		ready := mustKubectl(t, time.Minute, "get", "pods", "-n", "gadget", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}`)
 		assert.Equal(t, "True", strings.TrimSpace(ready), "the gadget pod is Ready")
 		t.Log(mustKubectl(t, time.Minute, "gadget", "version"))
 	})
 	require.True(t, ok, "Inspektor Gadget is not deployed: nothing else can run")
 
+	progress("deployed; applying the workloads")
+	apply(t, workloads())
+	webIP := strings.TrimSpace(mustKubectl(t, time.Minute, "get", "service", "-n", ns, "web", "-o", "jsonpath={.spec.clusterIP}"))
 	mustKubectl(t, 5*time.Minute, "wait", "--for=condition=Ready", "pod", "--all", "-n", ns, "--timeout=300s")
 	mustKubectl(t, 5*time.Minute, "wait", "--for=condition=Ready", "pod", "--all", "-n", otherNS, "--timeout=300s")
 	for _, c := range clients {

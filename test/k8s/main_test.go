@@ -15,10 +15,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"log"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,17 +24,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/stretchr/testify/require"
 
 	"trace_tcpretrans/test/k8s/cluster"
 )
 
 var (
-	repo   = flag.String("repo", "../..", "repository root (bin/ig, scripts/)")
-	image  = flag.String("image", "", "the gadget image in ig's local store (make passes $(IMAGE))")
-	parts  = flag.String("parts", "", "the cluster's parts (scripts/k8s.sh prints the directory)")
-	cosign = flag.String("cosign", "", "cosign (bin/cosign): the image is signed with a key made for the test")
+	repo      = flag.String("repo", "../..", "repository root (scripts/)")
+	parts     = flag.String("parts", "", "the cluster's parts (scripts/k8s.sh prints the directory)")
+	plane     = flag.String("control-plane", "", "the control plane's directory (certificates, kubeconfigs), shared by the host that runs it")
+	gadgetRef = flag.String("image", "", "the gadget image as the daemon pulls it, from the registry on the host's side of the link")
+	pubKey    = flag.String("public-key", "", "the cosign public key the image was signed with (PEM file)")
 )
 
 // The cluster every test uses, started once by TestMain.
@@ -46,8 +42,8 @@ var kc *cluster.Cluster
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if *image == "" || *parts == "" || *cosign == "" {
-		fmt.Fprintln(os.Stderr, "-image, -parts and -cosign are required (make test-k8s passes them)")
+	if *gadgetRef == "" || *parts == "" || *plane == "" || *pubKey == "" {
+		fmt.Fprintln(os.Stderr, "-image, -public-key, -parts and -control-plane are required (make test-k8s passes them)")
 		os.Exit(2)
 	}
 	if os.Geteuid() != 0 {
@@ -60,21 +56,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	*repo = abs
-	work, err := os.MkdirTemp("", "k8s.")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	start := time.Now()
-	kc, err = cluster.Start(context.Background(), cluster.Options{
-		Parts: cluster.Parts(*parts), Work: filepath.Join(work, "cluster"),
-		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) },
+	kc, err = cluster.StartNode(context.Background(), cluster.Options{
+		Parts: cluster.Parts(*parts), Work: *plane,
+		Logf: progress,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the cluster:", err)
 		os.Exit(1)
 	}
-	fmt.Fprintf(os.Stderr, "cluster: up in %s\n", time.Since(start).Round(time.Second))
+	progress("cluster: up")
 	// kubectl finds kubectl-gadget on PATH as `kubectl gadget`.
 	os.Setenv("PATH", filepath.Join(*parts, "bin")+":"+os.Getenv("PATH"))
 	os.Setenv("KUBECONFIG", kc.Kubeconfig)
@@ -84,6 +74,17 @@ func TestMain(m *testing.M) {
 	}
 	kc.Stop()
 	os.Exit(code)
+}
+
+// started is when TestMain began: progress lines say how long since.
+var started = time.Now()
+
+// progress prints a line to the guest's console at once (t.Log shows only
+// when a test ends), so that a slow step is seen where it is slow.
+func progress(format string, args ...any) {
+	load, _ := os.ReadFile("/proc/loadavg")
+	l1, _, _ := strings.Cut(string(load), " ")
+	fmt.Fprintf(os.Stderr, "k8s: [%4.0fs load %s] %s\n", time.Since(started).Seconds(), l1, fmt.Sprintf(format, args...))
 }
 
 // kubectl runs kubectl (which runs kubectl-gadget for `kubectl gadget`)
@@ -143,27 +144,6 @@ func waitFor(t *testing.T, what string, bound time.Duration, cond func() error) 
 	}
 }
 
-// startRegistry serves go-containerregistry's registry on the node's
-// address, which pods reach through their default route.
-func startRegistry(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", cluster.NodeIP+":5000")
-	require.NoError(t, err)
-	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().String()
-}
-
-// publish runs scripts/publish.sh (the code of make keys, push and sign).
-func publish(t *testing.T, args ...string) {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(*repo, "scripts/publish.sh"), args...)
-	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD=")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "publish.sh %v:\n%s", args, out)
-}
-
 // run is a running `kubectl gadget run`.
 type run struct {
 	cmd    *exec.Cmd
@@ -177,6 +157,8 @@ type run struct {
 // gadget's programs are attached on the node.
 func startRun(t *testing.T, args ...string) *run {
 	t.Helper()
+	progress("kubectl gadget run %s", strings.Join(args, " "))
+	t0 := time.Now()
 	r := &run{cmd: exec.Command("kubectl", append([]string{"gadget", "run"}, args...)...), done: make(chan struct{})}
 	pipe, err := r.cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -208,6 +190,7 @@ func startRun(t *testing.T, args ...string) *run {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+	progress("attached after %s", time.Since(t0).Round(time.Second))
 	return r
 }
 

@@ -1,15 +1,18 @@
-// Package cluster runs a single-node Kubernetes cluster on the machine it
-// runs on: containerd with a bridge CNI network, etcd, kube-apiserver,
-// kube-controller-manager, kube-scheduler, kubelet and kube-proxy, from
-// binaries and image archives built by scripts/k8s.sh. It changes the
-// machine (mounts, a dummy interface, sysctls, the hostname), so it runs in
-// the guests of bin/vm, never on a host people use.
+// Package cluster runs a single-node Kubernetes cluster split in two: the
+// control plane (etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler) natively on the host, where it costs little, and the node
+// (containerd with a bridge CNI network, kubelet, kube-proxy) in a bin/vm
+// guest, where ig has kprobes and a PID 1 to see. The two meet on a TAP
+// link: HostIP on the host's side, NodeIP on the guest's. Binaries and
+// image archives come from scripts/k8s.sh. The node changes the machine
+// (mounts, interfaces, sysctls, hostname), so it runs only in a guest.
 package cluster
 
 import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -18,19 +21,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
-// The cluster's fixed addresses. The node has no network card: its address
-// is on a dummy interface with the default route.
+// The cluster's fixed addresses.
 const (
 	NodeName    = "tcpretrans-node"
-	NodeIP      = "192.168.200.2"
-	nodeGateway = "192.168.200.1"
+	HostIP      = "192.168.200.1" // the host's end of the TAP link: kube-apiserver
+	NodeIP      = "192.168.200.2" // the guest's end
 	PodCIDR     = "10.244.0.0/24"
 	ServiceCIDR = "10.96.0.0/24"
 	apiServerIP = "10.96.0.1" // the first address of ServiceCIDR
+	apiServer   = "https://" + HostIP + ":6443"
+	// etcd on the host's loopback, away from etcd's usual ports.
+	etcdClientURL = "http://127.0.0.1:23790"
+	etcdPeerURL   = "http://127.0.0.1:23800"
 	// PauseImage is the sandbox image containerd runs for every pod.
 	PauseImage = "localhost/trace-tcpretrans-test/pause:3.10"
 )
@@ -50,8 +57,12 @@ func (p Parts) Images() ([]string, error) {
 // Options for Start.
 type Options struct {
 	Parts Parts
-	Work  string // certificates, configs, logs and etcd's data
+	Work  string // certificates and kubeconfigs (shared by host and guest), logs, etcd's data
 	Logf  func(format string, args ...any)
+	// OnNode, if set, runs (in StartNode) once the node has its address and
+	// before its components start: work that would otherwise compete with
+	// them for the guest's CPU.
+	OnNode func() error
 }
 
 // Cluster is a running cluster.
@@ -59,8 +70,11 @@ type Cluster struct {
 	Kubeconfig string // admin (system:masters)
 	CA         string
 	o          Options
-	procs      []*proc
+	mu         sync.Mutex
+	procs      []*proc // in the order they started
 	kubelet    *proc
+	api        *http.Client // the admin's
+	apiErr     error
 }
 
 type proc struct {
@@ -81,44 +95,91 @@ func InGuest() bool {
 	return err == nil
 }
 
-// Start prepares the node and starts every component, each waited for;
-// on error what started is stopped.
-func Start(ctx context.Context, o Options) (*Cluster, error) {
+// StartControlPlane makes the certificates and kubeconfigs in o.Work and
+// starts etcd, kube-apiserver (on HostIP, which must exist: the TAP's
+// address), kube-controller-manager and kube-scheduler, each waited for.
+func StartControlPlane(ctx context.Context, o Options) (*Cluster, error) {
+	c := newCluster(o)
+	return c, c.runPhases(ctx, [][]step{
+		{{"certificates", c.certificates}},
+		{{"etcd", c.startEtcd}},
+		{{"kube-apiserver", c.startAPIServer}},
+		{{"controllers", c.startControllers}},
+	})
+}
+
+// StartNode prepares this guest as the node and starts containerd (with
+// the images), kubelet and kube-proxy against the control plane whose
+// o.Work it shares, and waits until the node is Ready.
+func StartNode(ctx context.Context, o Options) (*Cluster, error) {
 	if !InGuest() {
-		return nil, errors.New("the cluster changes mounts, interfaces and sysctls of the machine: it runs only in a bin/vm guest")
+		return nil, errors.New("the node changes mounts, interfaces and sysctls of the machine: it runs only in a bin/vm guest")
 	}
+	c := newCluster(o)
+	onNode := func(context.Context) error { return nil }
+	if o.OnNode != nil {
+		onNode = func(context.Context) error { return o.OnNode() }
+	}
+	if c.api, c.apiErr = c.adminClient(); c.apiErr != nil {
+		return nil, fmt.Errorf("the control plane's credentials in %s: %w", o.Work, c.apiErr)
+	}
+	return c, c.runPhases(ctx, [][]step{
+		{{"node", c.prepareNode}},
+		{{"control plane reachable", c.waitAPIServer}, {"the caller's work on the node", onNode}},
+		{{"containerd", c.startContainerd}},
+		{{"images", c.importImages}},
+		{{"kubelet", c.startKubelet}, {"kube-proxy", c.startKubeProxy}},
+		{{"node Ready", c.waitReady}},
+	})
+}
+
+func newCluster(o Options) *Cluster {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	c := &Cluster{o: o, Kubeconfig: filepath.Join(o.Work, "admin.kubeconfig"), CA: filepath.Join(o.Work, "ca.crt")}
-	steps := []struct {
-		name string
-		fn   func(context.Context) error
-	}{
-		{"node", c.prepareNode},
-		{"certificates", c.certificates},
-		{"containerd", c.startContainerd},
-		{"images", c.importImages},
-		{"etcd", c.startEtcd},
-		{"kube-apiserver", c.startAPIServer},
-		{"controllers", c.startControllers},
-		{"kubelet", c.startKubelet},
-		{"kube-proxy", c.startKubeProxy},
-		{"node Ready", c.waitReady},
-	}
-	for _, s := range steps {
-		t0 := time.Now()
-		if err := s.fn(ctx); err != nil {
+	return &Cluster{o: o, Kubeconfig: filepath.Join(o.Work, "admin.kubeconfig"), CA: filepath.Join(o.Work, "ca.crt")}
+}
+
+// runPhases runs the phases in order; on error it stops what started.
+func (c *Cluster) runPhases(ctx context.Context, phases [][]step) error {
+	for _, phase := range phases {
+		if err := c.runPhase(ctx, phase); err != nil {
 			c.Stop()
-			return nil, fmt.Errorf("%s: %w", s.name, err)
+			return err
 		}
-		o.Logf("cluster: %s in %s", s.name, time.Since(t0).Round(100*time.Millisecond))
 	}
-	return c, nil
+	return nil
+}
+
+type step struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// runPhase runs the steps side by side and returns the first error.
+func (c *Cluster) runPhase(ctx context.Context, steps []step) error {
+	errs := make([]error, len(steps))
+	var wg sync.WaitGroup
+	for i, s := range steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			if err := s.fn(ctx); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", s.name, err)
+				return
+			}
+			c.o.Logf("cluster: %s in %s", s.name, time.Since(t0).Round(100*time.Millisecond))
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Stop stops the components, newest first (kube-apiserver before etcd).
 func (c *Cluster) Stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		p := c.procs[i]
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -134,6 +195,8 @@ func (c *Cluster) Stop() {
 
 // Logs returns the last lines of each component's log, for a failure.
 func (c *Cluster) Logs(lines int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var b strings.Builder
 	for _, p := range c.procs {
 		data, _ := os.ReadFile(p.log)
@@ -158,6 +221,15 @@ func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
 
 func (c *Cluster) path(name string) string { return filepath.Join(c.o.Work, name) }
 
+// logDir holds the components' logs: Work on the host, a local directory in
+// the guest (Work is shared over 9p there).
+func (c *Cluster) logDir() string {
+	if InGuest() {
+		return "/var/log/trace-tcpretrans-node"
+	}
+	return c.o.Work
+}
+
 func run(name string, args ...string) error {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
@@ -177,7 +249,7 @@ func writeFile(path, content string) error {
 // cgroup v2 controller delegated, br_netfilter and forwarding, the dummy
 // interface with the node's address, and the hostname.
 func (c *Cluster) prepareNode(context.Context) error {
-	for _, d := range []string{"/var/lib/containerd", "/var/lib/kubelet", "/var/log/pods", "/var/log/containers", c.o.Work} {
+	for _, d := range []string{"/var/lib/containerd", "/var/lib/kubelet", "/var/log/pods", "/var/log/containers", c.logDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
@@ -199,7 +271,7 @@ func (c *Cluster) prepareNode(context.Context) error {
 	if err := os.WriteFile("/sys/fs/cgroup/cgroup.subtree_control", []byte(strings.Join(enable, " ")), 0o644); err != nil {
 		return fmt.Errorf("enabling cgroup controllers %v: %w", enable, err)
 	}
-	for _, m := range []string{"br_netfilter", "overlay", "dummy", "bridge", "veth", "nf_conntrack"} {
+	for _, m := range []string{"br_netfilter", "overlay", "bridge", "veth", "nf_conntrack", "virtio_net"} {
 		_ = run("modprobe", m)
 	}
 	for k, v := range map[string]string{
@@ -211,11 +283,14 @@ func (c *Cluster) prepareNode(context.Context) error {
 			return fmt.Errorf("sysctl %s: %w", k, err)
 		}
 	}
+	nic, err := guestNIC()
+	if err != nil {
+		return err
+	}
 	for _, args := range [][]string{
-		{"link", "add", "node0", "type", "dummy"},
-		{"addr", "add", NodeIP + "/24", "dev", "node0"},
-		{"link", "set", "node0", "up"},
-		{"route", "add", "default", "via", nodeGateway, "dev", "node0"},
+		{"addr", "add", NodeIP + "/24", "dev", nic},
+		{"link", "set", nic, "up"},
+		{"route", "add", "default", "via", HostIP, "dev", nic},
 	} {
 		if err := run("ip", args...); err != nil {
 			return err
@@ -228,6 +303,23 @@ func (c *Cluster) prepareNode(context.Context) error {
 	return os.WriteFile("/etc/hosts", append(hosts, []byte(fmt.Sprintf("%s %s\n", NodeIP, NodeName))...), 0o644)
 }
 
+// guestNIC is the guest's network card (bin/vm -tap): its only interface
+// besides loopback, waited for while its driver binds.
+func guestNIC() (string, error) {
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		ents, err := os.ReadDir("/sys/class/net")
+		if err != nil {
+			return "", err
+		}
+		for _, e := range ents {
+			if _, err := os.Stat("/sys/class/net/" + e.Name() + "/device"); err == nil {
+				return e.Name(), nil
+			}
+		}
+	}
+	return "", errors.New("the guest has no network card: boot it with bin/vm -tap")
+}
+
 // certificates: the CA, kube-apiserver's serving certificate, the admin's
 // (system:masters; also kube-apiserver's client certificate to kubelets and
 // the controllers' credentials), the node's and the service-account keys.
@@ -236,7 +328,7 @@ func (c *Cluster) certificates(context.Context) error {
 	if err != nil {
 		return err
 	}
-	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(apiServerIP), net.ParseIP(NodeIP)}
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(apiServerIP), net.ParseIP(HostIP)}
 	dns := []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
 	if err := p.issue("apiserver", "kube-apiserver", nil, ips, dns); err != nil {
 		return err
@@ -262,7 +354,7 @@ kind: Config
 clusters:
 - name: test
   cluster:
-    server: https://127.0.0.1:6443
+    server: %[3]s
     certificate-authority: %[1]s/ca.crt
 users:
 - name: %[2]s
@@ -273,12 +365,12 @@ contexts:
 - name: test
   context: {cluster: test, user: %[2]s}
 current-context: test
-`, c.o.Work, user))
+`, c.o.Work, user, apiServer))
 }
 
 // start runs a component with its output in Work/<name>.log.
 func (c *Cluster) start(name, bin string, args ...string) (*proc, error) {
-	logPath := c.path(name + ".log")
+	logPath := filepath.Join(c.logDir(), name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -296,7 +388,9 @@ func (c *Cluster) start(name, bin string, args ...string) (*proc, error) {
 		f.Close()
 		close(p.done)
 	}()
+	c.mu.Lock()
 	c.procs = append(c.procs, p)
+	c.mu.Unlock()
 	return p, nil
 }
 
@@ -400,14 +494,14 @@ func (c *Cluster) importImages(context.Context) error {
 func (c *Cluster) startEtcd(ctx context.Context) error {
 	p, err := c.start("etcd", c.o.Parts.Bin("etcd"),
 		"--name", "default", "--data-dir", c.path("etcd"),
-		"--listen-client-urls", "http://127.0.0.1:2379", "--advertise-client-urls", "http://127.0.0.1:2379",
-		"--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-		"--initial-cluster", "default=http://127.0.0.1:2380", "--unsafe-no-fsync", "--log-level", "warn")
+		"--listen-client-urls", etcdClientURL, "--advertise-client-urls", etcdClientURL,
+		"--listen-peer-urls", etcdPeerURL, "--initial-advertise-peer-urls", etcdPeerURL,
+		"--initial-cluster", "default="+etcdPeerURL, "--unsafe-no-fsync", "--log-level", "warn")
 	if err != nil {
 		return err
 	}
 	return c.waitFor(ctx, p, "etcd's /health", 60*time.Second, func() error {
-		return httpOK(http.DefaultClient, "http://127.0.0.1:2379/health")
+		return httpOK(http.DefaultClient, etcdClientURL+"/health")
 	})
 }
 
@@ -421,6 +515,23 @@ func httpOK(cl *http.Client, url string) error {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return nil
+}
+
+// get reads an object of the API (as JSON into v, unless v is nil): polling
+// with HTTP costs the guest far less than running kubectl.
+func (c *Cluster) get(path string, v any) error {
+	resp, err := c.api.Get(apiServer + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	if v == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // adminClient is an HTTPS client with the admin's certificate.
@@ -443,8 +554,8 @@ func (c *Cluster) adminClient() (*http.Client, error) {
 func (c *Cluster) startAPIServer(ctx context.Context) error {
 	w := c.o.Work
 	p, err := c.start("kube-apiserver", c.o.Parts.Bin("kube-apiserver"),
-		"--etcd-servers", "http://127.0.0.1:2379",
-		"--bind-address", "0.0.0.0", "--secure-port", "6443", "--advertise-address", NodeIP,
+		"--etcd-servers", etcdClientURL,
+		"--bind-address", HostIP, "--secure-port", "6443", "--advertise-address", HostIP,
 		"--service-cluster-ip-range", ServiceCIDR,
 		"--client-ca-file", w+"/ca.crt",
 		"--tls-cert-file", w+"/apiserver.crt", "--tls-private-key-file", w+"/apiserver.key",
@@ -452,17 +563,30 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		"--service-account-key-file", w+"/sa.pub", "--service-account-signing-key-file", w+"/sa.key",
 		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
 		"--authorization-mode", "Node,RBAC", "--allow-privileged=true",
+		// The node's name resolves nowhere: reach kubelet (exec, logs,
+		// port-forward) by its address.
+		"--kubelet-preferred-address-types", "InternalIP",
 		"--profiling=false", "--v=1")
 	if err != nil {
 		return err
 	}
-	cl, err := c.adminClient()
-	if err != nil {
+	if c.api, err = c.adminClient(); err != nil {
 		return err
 	}
 	return c.waitFor(ctx, p, "kube-apiserver's /readyz", 180*time.Second, func() error {
-		return httpOK(cl, "https://127.0.0.1:6443/readyz")
+		return httpOK(c.api, apiServer+"/readyz")
 	})
+}
+
+// controllers are the controllers the tests need: DaemonSets, namespace
+// deletion, service-account tokens and the CA bundle in every namespace,
+// and the endpoints of Services. Each other controller costs the TCG guest
+// CPU time it needs for the pods (the garbage collector alone rescans every
+// API group); pods of a deleted DaemonSet go with their namespace.
+var controllers = []string{
+	"daemonset-controller", "namespace-controller",
+	"serviceaccount-controller", "serviceaccount-token-controller", "root-ca-certificate-publisher-controller",
+	"endpoints-controller", "endpointslice-controller",
 }
 
 // startControllers starts kube-controller-manager and kube-scheduler and
@@ -470,21 +594,20 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 func (c *Cluster) startControllers(ctx context.Context) error {
 	w := c.o.Work
 	cm, err := c.start("kube-controller-manager", c.o.Parts.Bin("kube-controller-manager"),
-		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--bind-address", "127.0.0.1",
+		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--secure-port", "0",
 		"--service-account-private-key-file", w+"/sa.key", "--root-ca-file", w+"/ca.crt",
-		"--cluster-signing-cert-file", w+"/ca.crt", "--cluster-signing-key-file", w+"/ca.key",
+		"--controllers", strings.Join(controllers, ","),
 		"--profiling=false", "--v=1")
 	if err != nil {
 		return err
 	}
 	if _, err := c.start("kube-scheduler", c.o.Parts.Bin("kube-scheduler"),
-		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--bind-address", "127.0.0.1",
+		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--secure-port", "0",
 		"--profiling=false", "--v=1"); err != nil {
 		return err
 	}
-	return c.waitFor(ctx, cm, "the default service account", 120*time.Second, func() error {
-		_, err := c.Kubectl(ctx, "get", "serviceaccount", "default", "-n", "default")
-		return err
+	return c.waitFor(ctx, cm, "the default service account", 180*time.Second, func() error {
+		return c.get("/api/v1/namespaces/default/serviceaccounts/default", nil)
 	})
 }
 
@@ -525,8 +648,7 @@ func (c *Cluster) startKubelet(ctx context.Context) error {
 	}
 	c.kubelet = p
 	return c.waitFor(ctx, p, "the node's registration", 180*time.Second, func() error {
-		_, err := c.Kubectl(ctx, "get", "node", NodeName)
-		return err
+		return c.get("/api/v1/nodes/"+NodeName, nil)
 	})
 }
 
@@ -549,15 +671,40 @@ func (c *Cluster) startKubeProxy(ctx context.Context) error {
 	})
 }
 
+// waitAPIServer waits until the guest reaches kube-apiserver on the host.
+func (c *Cluster) waitAPIServer(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 120*time.Second)
+	defer cancel()
+	for {
+		err := httpOK(c.api, apiServer+"/readyz")
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kube-apiserver at %s not reachable from the guest: %w", apiServer, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 func (c *Cluster) waitReady(ctx context.Context) error {
 	return c.waitFor(ctx, c.kubelet, "node Ready", 180*time.Second, func() error {
-		out, err := c.Kubectl(ctx, "get", "node", NodeName, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
-		if err != nil {
+		var node struct {
+			Status struct {
+				Conditions []struct{ Type, Status, Message string }
+			}
+		}
+		if err := c.get("/api/v1/nodes/"+NodeName, &node); err != nil {
 			return err
 		}
-		if strings.TrimSpace(out) != "True" {
-			return fmt.Errorf("Ready=%q", out)
+		for _, cond := range node.Status.Conditions {
+			if cond.Type == "Ready" && cond.Status == "True" {
+				return nil
+			} else if cond.Type == "Ready" {
+				return fmt.Errorf("Ready=%s: %s", cond.Status, cond.Message)
+			}
 		}
-		return nil
+		return errors.New("no Ready condition yet")
 	})
 }

@@ -64,10 +64,10 @@ func TestPKI(t *testing.T) {
 	}
 }
 
-// Start refuses to change a machine that is not a bin/vm guest.
+// StartNode refuses to change a machine that is not a bin/vm guest.
 func TestStartOnlyInGuest(t *testing.T) {
 	guestMarker = filepath.Join(t.TempDir(), "no-such-file")
-	_, err := Start(t.Context(), Options{Parts: "x", Work: t.TempDir()})
+	_, err := StartNode(t.Context(), Options{Parts: "x", Work: t.TempDir()})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "only in a bin/vm guest")
 }
