@@ -54,6 +54,9 @@ PUBLISH_KERNEL ?= 6.1
 # cluster's parts (scripts/k8s.sh) are kept.
 K8S_KERNEL ?= 6.12
 K8S_CACHE ?= /var/cache/trace_tcpretrans/k8s
+# The node's guest runs one TCG thread per CPU: with one thread for both,
+# IG's daemon alone kept it busy and the gadget did not attach in 5 minutes.
+K8S_TCG ?= multi
 # make run boots this kernel where the host cannot run ig.
 RUN_KERNEL ?= 7.3
 # Guests run side by side: a TCG guest uses one host thread.
@@ -178,14 +181,16 @@ test-integration: build $(VM) $(COSIGN) k8s
 	cd test && go test -tags k8s -c -o $(OUT)/k8s.test ./k8s/ && go build -o $(OUT)/controlplane ./k8s/controlplane/
 	cd test && go build -o $(OUT)/loadgen ./loadgen/
 	$(SUDO) env "PATH=$(PATH)" JOBS=$(JOBS) PUBLISH_KERNEL=$(PUBLISH_KERNEL) COSIGN=$(COSIGN) \
-		K8S_PARTS=$$(cat $(OUT)/k8s-parts) scripts/integration.sh $(IMAGE) $(KERNELS) k8s@$(K8S_KERNEL)
+		K8S_PARTS=$$(cat $(OUT)/k8s-parts) K8S_TCG=$(K8S_TCG) \
+		scripts/integration.sh $(IMAGE) $(KERNELS) k8s@$(K8S_KERNEL)
 
 # kubectl gadget on a single-node Kubernetes cluster (control plane, kubelet,
 # containerd, Inspektor Gadget's DaemonSet) inside the guest of $(K8S_KERNEL).
 test-k8s: build $(VM) $(COSIGN) k8s
 	cd test && go test -tags k8s -c -o $(OUT)/k8s.test ./k8s/ && go build -o $(OUT)/controlplane ./k8s/controlplane/
 	$(SUDO) env "PATH=$(PATH)" JOBS=1 PUBLISH_KERNEL=$(PUBLISH_KERNEL) COSIGN=$(COSIGN) \
-		K8S_PARTS=$$(cat $(OUT)/k8s-parts) scripts/integration.sh $(IMAGE) k8s@$(K8S_KERNEL)
+		K8S_PARTS=$$(cat $(OUT)/k8s-parts) K8S_TCG=$(K8S_TCG) \
+		scripts/integration.sh $(IMAGE) k8s@$(K8S_KERNEL)
 
 # The cluster's parts, built from pinned modules and Debian's clang once
 # (about 15 minutes on 2 cores) and kept in $(K8S_CACHE); their directory

@@ -10,7 +10,8 @@
 #
 # TestPublish (registry, signing, verification with bin/cosign) runs in the
 # guest of PUBLISH_KERNEL only: what it checks is ig's, not the kernel's.
-# k8s@KERNEL needs K8S_PARTS, the directory scripts/k8s.sh prints: the
+# k8s@KERNEL needs K8S_PARTS, the directory scripts/k8s.sh prints, and
+# K8S_TCG (bin/vm -tcg-threads for the node's guest): the
 # control plane and the registry run here (.build/controlplane), the node in
 # the guest, linked by a TAP interface (run_k8s).
 set -uo pipefail
@@ -60,6 +61,8 @@ run_k8s() {
 	local parts=${K8S_PARTS:?set by make test-k8s}
 	rm -rf "$work"
 	mkdir -p "$work"
+	# What an interrupted run may have left: its components, its link.
+	pkill -f "^$parts/bin/" && sleep 5
 	ip link del "$tap" 2>/dev/null
 	ip tuntap add dev "$tap" mode tap && ip addr add "$host_ip/24" dev "$tap" && ip link set "$tap" up || return 1
 	"$OUT/controlplane" -parts "$parts" -work "$work" &
@@ -81,7 +84,7 @@ run_k8s() {
 		COSIGN_PASSWORD= scripts/publish.sh keys "$cosign" "$work/cosign.key" "$work/cosign.pub" &&
 		COSIGN_PASSWORD= scripts/publish.sh sign bin/ig "$cosign" "$ref" "$work/cosign.key" "$reg"; then
 		# The node's pods and IG's daemon want more memory than ig alone.
-		bin/vm -kernel "$k" -mem 4096 -tap "$tap" -timeout 40m -share "$REPO" -workdir "$REPO/test/k8s" -- \
+		bin/vm -kernel "$k" -mem 4096 -tcg-threads "${K8S_TCG:-single}" -tap "$tap" -timeout 40m -share "$REPO" -workdir "$REPO/test/k8s" -- \
 			"$OUT/k8s.test -test.v -test.count=1 -repo $REPO -parts $parts -control-plane $work -image $ref -public-key $work/cosign.pub"
 		rc=$?
 		[ "$rc" -eq 0 ] || { echo "k8s: the control plane's logs:"; tail -n 30 "$work"/*.log; }

@@ -139,11 +139,19 @@ func gadgetObjects(t *testing.T) []string {
 	return left
 }
 
-// probesPatch gives the DaemonSet's probes the time a TCG guest needs.
-const probesPatch = `[
+// nodePatch fits the DaemonSet to this node: the probes get the time a TCG
+// guest needs and run less often (each run execs gadgettracermanager, a
+// 100 MB Go program, in the pod: every 5 s that alone kept a guest CPU
+// half busy), and the pod shares the host's PID namespace (hostPID), since
+// with hostPID=false the daemon reads BPF iterators through a transient
+// systemd unit on the host, and this node has no systemd.
+const nodePatch = `[
+ {"op": "add", "path": "/spec/template/spec/hostPID", "value": true},
  {"op": "add", "path": "/spec/template/spec/containers/0/startupProbe/timeoutSeconds", "value": 60},
- {"op": "add", "path": "/spec/template/spec/containers/0/startupProbe/failureThreshold", "value": 60},
- {"op": "add", "path": "/spec/template/spec/containers/0/readinessProbe/timeoutSeconds", "value": 60}
+ {"op": "add", "path": "/spec/template/spec/containers/0/startupProbe/periodSeconds", "value": 10},
+ {"op": "add", "path": "/spec/template/spec/containers/0/startupProbe/failureThreshold", "value": 30},
+ {"op": "add", "path": "/spec/template/spec/containers/0/readinessProbe/timeoutSeconds", "value": 60},
+ {"op": "add", "path": "/spec/template/spec/containers/0/readinessProbe/periodSeconds", "value": 60}
 ]`
 
 // The gadget through `kubectl gadget` as users run it: deployed with the
@@ -175,8 +183,9 @@ func TestKubectlGadget(t *testing.T) {
 		t.Logf("kubectl gadget deploy:\n%s", out)
 		// Under TCG one run of the probes' command (gadgettracermanager
 		// -liveness) takes longer than their 1 and 2 s timeouts, and the
-		// daemon longer than the startup probe's minute to start.
-		mustKubectl(t, time.Minute, "patch", "daemonset", "gadget", "-n", "gadget", "--type=json", "-p", probesPatch)
+		// daemon longer than the startup probe's minute to start; and see
+		// nodePatch for hostPID.
+		mustKubectl(t, time.Minute, "patch", "daemonset", "gadget", "-n", "gadget", "--type=json", "-p", nodePatch)
 		mustKubectl(t, 10*time.Minute, "rollout", "status", "daemonset/gadget", "-n", "gadget", "--timeout=9m")
 		progress("the gadget pod is Ready after %s", time.Since(t0).Round(time.Second))
 		ready := mustKubectl(t, time.Minute, "get", "pods", "-n", "gadget", "-o", `jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}`)

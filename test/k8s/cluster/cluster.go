@@ -578,17 +578,6 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 	})
 }
 
-// controllers are the controllers the tests need: DaemonSets, namespace
-// deletion, service-account tokens and the CA bundle in every namespace,
-// and the endpoints of Services. Each other controller costs the TCG guest
-// CPU time it needs for the pods (the garbage collector alone rescans every
-// API group); pods of a deleted DaemonSet go with their namespace.
-var controllers = []string{
-	"daemonset-controller", "namespace-controller",
-	"serviceaccount-controller", "serviceaccount-token-controller", "root-ca-certificate-publisher-controller",
-	"endpoints-controller", "endpointslice-controller",
-}
-
 // startControllers starts kube-controller-manager and kube-scheduler and
 // waits for the default service account, which the controllers make.
 func (c *Cluster) startControllers(ctx context.Context) error {
@@ -596,7 +585,6 @@ func (c *Cluster) startControllers(ctx context.Context) error {
 	cm, err := c.start("kube-controller-manager", c.o.Parts.Bin("kube-controller-manager"),
 		"--kubeconfig", c.Kubeconfig, "--leader-elect=false", "--secure-port", "0",
 		"--service-account-private-key-file", w+"/sa.key", "--root-ca-file", w+"/ca.crt",
-		"--controllers", strings.Join(controllers, ","),
 		"--profiling=false", "--v=1")
 	if err != nil {
 		return err
@@ -628,6 +616,8 @@ runtimeRequestTimeout: 10m
 serializeImagePulls: false
 podCIDR: %s
 clusterDomain: cluster.local
+# Pods get no name servers: the node's would be this host's, outside the test.
+resolvConf: ""
 authentication:
   anonymous: {enabled: false}
   webhook: {enabled: false}
