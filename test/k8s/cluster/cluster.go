@@ -692,7 +692,7 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 			if cond.Type == "Ready" && cond.Status == "True" {
 				return nil
 			} else if cond.Type == "Ready" {
-				return fmt.Errorf("Ready=%s: %s", cond.Status, cond.Message)
+				return fmt.Errorf("condition Ready is %s: %s", cond.Status, cond.Message)
 			}
 		}
 		return errors.New("no Ready condition yet")
