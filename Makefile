@@ -1,7 +1,8 @@
 # trace_tcpretrans: build, run and test the gadget.
 #
 #   make run     run the gadget (here, or in a VM where this kernel can't run ig)
-#   make test    unit tests, BPF tests on this kernel, integration tests
+#   make test    unit tests, BPF tests on this kernel, integration tests,
+#                kubectl gadget on a Kubernetes node (test-k8s)
 #   make build   build the gadget image $(IMAGE) with bin/ig
 #   make deps    install build and test dependencies (idempotent)
 #   make test-k8s  the gadget through kubectl gadget on a single-node cluster
