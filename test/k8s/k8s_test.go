@@ -141,8 +141,8 @@ func gadgetObjects(t *testing.T) []string {
 
 // nodePatch fits the DaemonSet to this node: the probes get the time a TCG
 // guest needs and run less often (each run execs gadgettracermanager, a
-// 100 MB Go program, in the pod: every 5 s that alone kept a guest CPU
-// half busy), and the pod shares the host's PID namespace (hostPID), since
+// 100 MB Go program, in the pod, which under TCG takes longer than the
+// probes' 1 s timeout), and the pod shares the host's PID namespace (hostPID), since
 // with hostPID=false the daemon reads BPF iterators through a transient
 // systemd unit on the host, and this node has no systemd.
 const nodePatch = `[
