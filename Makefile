@@ -82,7 +82,7 @@ BENCH_VM ?= 1
 COMPARE_IMAGE ?=
 VM_LOCK ?= /tmp/vm.lock
 
-.PHONY: all deps ig vm build run test test-unit test-bpf test-core test-integration test-k8s k8s export inspect clean bench keys push sign
+.PHONY: all deps ig vm build run test test-unit test-bpf test-core test-integration test-k8s k8s k8s-tests export inspect clean bench keys push sign
 
 all: build
 
@@ -177,9 +177,8 @@ test-core:
 # The integration tests run ig and dockerd, which this host's kernel may not
 # allow: they run inside each Debian kernel of $(KERNELS) under QEMU, and
 # with them, in the same pool of guests, the Kubernetes tests (test-k8s).
-test-integration: build $(VM) $(COSIGN) k8s
+test-integration: build $(VM) $(COSIGN) k8s k8s-tests
 	cd test && go test -tags integration -c -o $(OUT)/integration.test ./integration/
-	cd test && go test -tags k8s -c -o $(OUT)/k8s.test ./k8s/ && go build -o $(OUT)/controlplane ./k8s/controlplane/
 	cd test && go build -o $(OUT)/loadgen ./loadgen/
 	$(SUDO) env "PATH=$(PATH)" JOBS=$(JOBS) PUBLISH_KERNEL=$(PUBLISH_KERNEL) COSIGN=$(COSIGN) \
 		K8S_PARTS=$$(cat $(OUT)/k8s-parts) K8S_TCG=$(K8S_TCG) \
@@ -187,11 +186,15 @@ test-integration: build $(VM) $(COSIGN) k8s
 
 # kubectl gadget on a single-node Kubernetes cluster (control plane, kubelet,
 # containerd, Inspektor Gadget's DaemonSet) inside the guest of $(K8S_KERNEL).
-test-k8s: build $(VM) $(COSIGN) k8s
-	cd test && go test -tags k8s -c -o $(OUT)/k8s.test ./k8s/ && go build -o $(OUT)/controlplane ./k8s/controlplane/
+test-k8s: build $(VM) $(COSIGN) k8s k8s-tests
 	$(SUDO) env "PATH=$(PATH)" JOBS=1 PUBLISH_KERNEL=$(PUBLISH_KERNEL) COSIGN=$(COSIGN) \
 		K8S_PARTS=$$(cat $(OUT)/k8s-parts) K8S_TCG=$(K8S_TCG) \
 		scripts/integration.sh $(IMAGE) k8s@$(K8S_KERNEL)
+
+# The Kubernetes tests' binaries: the guest's test and the host's side.
+k8s-tests:
+	@mkdir -p $(OUT)
+	cd test && go test -tags k8s -c -o $(OUT)/k8s.test ./k8s/ && go build -o $(OUT)/controlplane ./k8s/controlplane/
 
 # The cluster's parts, built from pinned modules and Debian's clang once
 # (about 15 minutes on 2 cores) and kept in $(K8S_CACHE); their directory

@@ -32,7 +32,7 @@ func TestSNMPField(t *testing.T) {
 		{"Sctp", "RetransSegs", 0, true},
 	}
 	for _, c := range cases {
-		got, err := snmpField(snmp, c.proto, c.field)
+		got, err := SNMPField(snmp, c.proto, c.field)
 		if c.err {
 			assert.Error(t, err, "%s %s", c.proto, c.field)
 			continue

@@ -143,12 +143,12 @@ func (n *Netns) SNMP(proto, field string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return snmpField(out, proto, field)
+	return SNMPField(out, proto, field)
 }
 
-// snmpField finds a counter in the text of /proc/net/snmp, where each
+// SNMPField finds a counter in the text of /proc/net/snmp, where each
 // protocol has a line of names followed by a line of values.
-func snmpField(text, proto, field string) (int64, error) {
+func SNMPField(text, proto, field string) (int64, error) {
 	var names []string
 	for _, l := range strings.Split(text, "\n") {
 		if !strings.HasPrefix(l, proto+": ") {

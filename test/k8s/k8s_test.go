@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"trace_tcpretrans/go/contract"
+	"trace_tcpretrans/test/gadgettest"
 	"trace_tcpretrans/test/k8s/cluster"
 )
 
@@ -86,12 +87,10 @@ func containerPID(t *testing.T, c lossy) string {
 }
 
 // retransSegs reads TcpRetransSegs of a container's network namespace.
-func retransSegs(t *testing.T, c lossy) int {
+func retransSegs(t *testing.T, c lossy) int64 {
 	t.Helper()
-	out := sh(t, "nsenter -t "+containerPID(t, c)+" -n awk '/^Tcp:/ {n++; if (n==1) for (i=1;i<=NF;i++) k[i]=$i; else for (i=1;i<=NF;i++) if (k[i]==\"RetransSegs\") print $i}' /proc/net/snmp")
-	var n int
-	_, err := fmt.Sscan(out, &n)
-	require.NoError(t, err, out)
+	n, err := gadgettest.SNMPField(sh(t, "nsenter -t "+containerPID(t, c)+" -n cat /proc/net/snmp"), "Tcp", "RetransSegs")
+	require.NoError(t, err)
 	return n
 }
 

@@ -59,10 +59,6 @@ type Options struct {
 	Parts Parts
 	Work  string // certificates and kubeconfigs (shared by host and guest), logs, etcd's data
 	Logf  func(format string, args ...any)
-	// OnNode, if set, runs (in StartNode) once the node has its address and
-	// before its components start: work that would otherwise compete with
-	// them for the guest's CPU.
-	OnNode func() error
 }
 
 // Cluster is a running cluster.
@@ -74,7 +70,6 @@ type Cluster struct {
 	procs      []*proc // in the order they started
 	kubelet    *proc
 	api        *http.Client // the admin's
-	apiErr     error
 }
 
 type proc struct {
@@ -116,16 +111,13 @@ func StartNode(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, errors.New("the node changes mounts, interfaces and sysctls of the machine: it runs only in a bin/vm guest")
 	}
 	c := newCluster(o)
-	onNode := func(context.Context) error { return nil }
-	if o.OnNode != nil {
-		onNode = func(context.Context) error { return o.OnNode() }
-	}
-	if c.api, c.apiErr = c.adminClient(); c.apiErr != nil {
-		return nil, fmt.Errorf("the control plane's credentials in %s: %w", o.Work, c.apiErr)
+	var err error
+	if c.api, err = c.adminClient(); err != nil {
+		return nil, fmt.Errorf("the control plane's credentials in %s: %w", o.Work, err)
 	}
 	return c, c.runPhases(ctx, [][]step{
 		{{"node", c.prepareNode}},
-		{{"control plane reachable", c.waitAPIServer}, {"the caller's work on the node", onNode}},
+		{{"control plane reachable", c.waitAPIServer}},
 		{{"containerd", c.startContainerd}},
 		{{"images", c.importImages}},
 		{{"kubelet", c.startKubelet}, {"kube-proxy", c.startKubeProxy}},
@@ -199,24 +191,9 @@ func (c *Cluster) Logs(lines int) string {
 	defer c.mu.Unlock()
 	var b strings.Builder
 	for _, p := range c.procs {
-		data, _ := os.ReadFile(p.log)
-		all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-		if len(all) > lines {
-			all = all[len(all)-lines:]
-		}
-		fmt.Fprintf(&b, "==== %s (%s)\n%s\n", p.name, p.log, strings.Join(all, "\n"))
+		fmt.Fprintf(&b, "==== %s (%s)\n%s\n", p.name, p.log, tail(p.log, lines))
 	}
 	return b.String()
-}
-
-// Kubectl runs kubectl as the admin and returns its combined output.
-func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, c.o.Parts.Bin("kubectl"), append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
-	}
-	return string(out), nil
 }
 
 func (c *Cluster) path(name string) string { return filepath.Join(c.o.Work, name) }
