@@ -109,16 +109,44 @@ struct event {
 	__u32 total_retrans;
 };
 
-// What the user asked for with --loss, --synack, --failed and --family. The
-// wasm operator validates those parameters and writes this single entry when
-// the gadget starts (go/hook.Filters has the same layout); until it has, no
-// event is emitted.
+// One flow of the count mode (--count), the key of its map: a connection
+// within a network namespace.
+struct flow_key {
+	gadget_netns_id netns_id;
+	struct gadget_l4endpoint_t src;
+	struct gadget_l4endpoint_t dst;
+};
+
+// What the count mode knows of a flow since the map was last fetched. The
+// per-reason counters follow enum tcpretrans_reason's order. (ig formats
+// enums by member name across data sources: the state has its own name.)
+struct flow_counts {
+	struct gadget_process proc;
+	enum tcpretrans_state last_state_raw;
+	__u32 retrans;
+	__u32 segs;
+	__u32 other;
+	__u32 rto;
+	__u32 fast_recovery;
+	__u32 tlp;
+	__u32 syn_rto;
+	__u32 synack_rto;
+	__u32 dup_syn;
+	__u32 loss;
+	__u32 failed;
+};
+
+// What the user asked for with --loss, --synack, --failed, --family and
+// --count. The wasm operator validates those parameters and writes this
+// single entry when the gadget starts (go/contract.Config has the same
+// layout); until it has, nothing is emitted or counted.
 struct config {
 	__u8 ready;
 	__u8 loss;
 	__u8 synack;
 	__u8 failed;
 	__u32 family;
+	__u32 count;
 };
 
 struct {
@@ -139,6 +167,32 @@ __u64 hz_first_ns = 0;
 
 GADGET_TRACER_MAP(events, 1024 * 256);
 GADGET_TRACER(tcpretrans, events, event);
+
+// The count mode's flows, fetched (and emptied) by ig every
+// --map-fetch-interval and when the gadget stops. Entries are allocated
+// only when the count mode runs.
+#define MAX_FLOWS 8192
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FLOWS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct flow_key);
+	__type(value, struct flow_counts);
+} tcpretrans_flows SEC(".maps");
+
+GADGET_MAPITER(flows, tcpretrans_flows);
+
+// Retransmissions the count mode could not count because the flow table
+// was full; the wasm operator reports its growth.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} tcpretrans_flows_dropped SEC(".maps");
+
+// The value a new flow starts from.
+static const struct flow_counts flow_counts_zero;
 
 // Kernel differences, each checked by CO-RE rather than by version.
 
@@ -323,20 +377,21 @@ static __always_inline int flow_version(const struct flow *fl)
 	return 6;
 }
 
-// fill_endpoints copies a flow into the event's src and dst.
-static __always_inline void fill_endpoints(struct event *event,
+// fill_endpoints copies a flow into src and dst (of an event or a flow key).
+static __always_inline void fill_endpoints(struct gadget_l4endpoint_t *src,
+					   struct gadget_l4endpoint_t *dst,
 					   const struct flow *fl, int version)
 {
-	event->src.proto_raw = event->dst.proto_raw = IPPROTO_TCP;
-	event->src.version = event->dst.version = version;
-	event->src.port = fl->sport;
-	event->dst.port = fl->dport;
+	src->proto_raw = dst->proto_raw = IPPROTO_TCP;
+	src->version = dst->version = version;
+	src->port = fl->sport;
+	dst->port = fl->dport;
 	if (version == 6) {
-		__builtin_memcpy(event->src.addr_raw.v6, fl->saddr_v6, 16);
-		__builtin_memcpy(event->dst.addr_raw.v6, fl->daddr_v6, 16);
+		__builtin_memcpy(src->addr_raw.v6, fl->saddr_v6, 16);
+		__builtin_memcpy(dst->addr_raw.v6, fl->daddr_v6, 16);
 	} else {
-		__builtin_memcpy(&event->src.addr_raw.v4, fl->saddr, 4);
-		__builtin_memcpy(&event->dst.addr_raw.v4, fl->daddr, 4);
+		__builtin_memcpy(&src->addr_raw.v4, fl->saddr, 4);
+		__builtin_memcpy(&dst->addr_raw.v4, fl->daddr, 4);
 	}
 }
 
@@ -376,6 +431,15 @@ static __always_inline void fill_snapshot(struct event *event,
 	event->total_retrans = BPF_CORE_READ(tp, total_retrans);
 }
 
+// skb_segs is the number of MSS-sized segments in skb (its GSO count), what
+// the kernel adds to TcpRetransSegs when it retransmits skb.
+static __always_inline __u16 skb_segs(const struct sk_buff *skb)
+{
+	const struct tcp_skb_cb *tcb = (const void *)&skb->cb[0];
+
+	return BPF_CORE_READ(tcb, tcp_gso_segs);
+}
+
 // fill_segment copies sequence number, length, GSO count and flags of skb.
 static __always_inline void fill_segment(struct event *event,
 					 const struct sk_buff *skb)
@@ -387,7 +451,7 @@ static __always_inline void fill_segment(struct event *event,
 
 	event->seq = BPF_CORE_READ(tcb, seq);
 	event->len = end_seq - event->seq;
-	event->segs = BPF_CORE_READ(tcb, tcp_gso_segs);
+	event->segs = skb_segs(skb);
 	// tcp_flags grew from __u8 to __u16 (room for AccECN's AE bit) after
 	// 6.12 (a __u8 in Debian's 6.12.117, a __u16 in 7.2.13); the probed
 	// bitfield read relocates its size.
@@ -447,6 +511,77 @@ static __always_inline bool owner_filtered(const struct config *cfg,
 	return gadget_should_discard_data_by_skb(*owner);
 }
 
+// reason_counter returns the counter of reason in a flow's counts.
+static __always_inline __u32 *reason_counter(struct flow_counts *c,
+					     enum tcpretrans_reason reason)
+{
+	switch (reason) {
+	case RTO:
+		return &c->rto;
+	case FAST_RECOVERY:
+		return &c->fast_recovery;
+	case TLP:
+		return &c->tlp;
+	case SYN_RTO:
+		return &c->syn_rto;
+	case SYNACK_RTO:
+		return &c->synack_rto;
+	case DUP_SYN:
+		return &c->dup_syn;
+	default:
+		return &c->other;
+	}
+}
+
+// count_flow adds an event to its flow's counters instead of emitting it
+// (the count mode). A flow that finds the table full is counted in
+// tcpretrans_flows_dropped.
+static __always_inline void count_flow(const struct flow *fl, int version,
+				       __u32 netns,
+				       const struct gadget_socket_value *owner,
+				       enum tcpretrans_type type,
+				       enum tcpretrans_reason reason,
+				       __u8 state, __u32 segs)
+{
+	struct flow_counts *c;
+	struct flow_key key;
+	__u64 *dropped;
+	__u32 zero = 0;
+
+	// The padding is part of the hash key.
+	__builtin_memset(&key, 0, sizeof(key));
+	key.netns_id = netns;
+	fill_endpoints(&key.src, &key.dst, fl, version);
+	c = bpf_map_lookup_elem(&tcpretrans_flows, &key);
+	if (!c) {
+		// Another CPU may add the flow first (-EEXIST): either way it
+		// is there after, unless the table is full (-E2BIG).
+		bpf_map_update_elem(&tcpretrans_flows, &key, &flow_counts_zero,
+				    BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&tcpretrans_flows, &key);
+	}
+	if (!c) {
+		dropped = bpf_map_lookup_elem(&tcpretrans_flows_dropped, &zero);
+		if (dropped)
+			__sync_fetch_and_add(dropped, 1);
+		return;
+	}
+	if (!c->proc.pid)
+		gadget_process_populate_from_socket(owner, &c->proc);
+	c->last_state_raw = state;
+	if (type == LOSS) {
+		__sync_fetch_and_add(&c->loss, 1);
+		return;
+	}
+	if (type == RETRANS_FAILED) {
+		__sync_fetch_and_add(&c->failed, 1);
+		return;
+	}
+	__sync_fetch_and_add(&c->retrans, 1);
+	__sync_fetch_and_add(&c->segs, segs);
+	__sync_fetch_and_add(reason_counter(c, reason), 1);
+}
+
 // reserve_event takes a zeroed event from the ring buffer and fills what
 // every event has.
 static __always_inline struct event *
@@ -462,7 +597,7 @@ reserve_event(enum tcpretrans_type type, const struct flow *fl, int version,
 	event->timestamp_raw = bpf_ktime_get_boot_ns();
 	event->type_raw = type;
 	event->netns_id = netns;
-	fill_endpoints(event, fl, version);
+	fill_endpoints(&event->src, &event->dst, fl, version);
 	gadget_process_populate_from_socket(owner, &event->proc);
 	return event;
 }
@@ -482,6 +617,12 @@ static __always_inline int trace_sock(void *ctx, const struct config *cfg,
 
 	if (owner_filtered(cfg, sk, fl, version, &netns, &owner))
 		return 0;
+	if (cfg->count) {
+		count_flow(fl, version, netns, owner, type,
+			   type == LOSS ? TLP : reason_of(sk, state), state,
+			   skb ? skb_segs(skb) : 0);
+		return 0;
+	}
 	event = reserve_event(type, fl, version, netns, owner);
 	if (!event)
 		return 0;
@@ -633,9 +774,11 @@ int ig_synack(struct trace_event_raw_tcp_retransmit_synack *ctx)
 	const struct request_sock *req;
 	const struct sock *sk;
 	struct event *event;
+	enum tcpretrans_reason reason;
 	struct flow fl = {};
 	__u32 netns = 0;
 	int version;
+	__u8 state;
 
 	if (!cfg || !cfg->synack)
 		return 0;
@@ -654,17 +797,25 @@ int ig_synack(struct trace_event_raw_tcp_retransmit_synack *ctx)
 	fl.family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (owner_filtered(cfg, sk, &fl, version, &netns, &owner))
 		return 0;
+	state = BPF_CORE_READ(req, __req_common.skc_state);
+	// reqsk_timer_handler() runs with the request's timer expired; when
+	// tcp_check_req() answers a repeated SYN, the timer is still pending.
+	reason = BPF_CORE_READ(req, rsk_timer.entry.pprev) ? DUP_SYN :
+							     SYNACK_RTO;
+	// A SYN-ACK is one segment (tcp_rtx_synack() adds 1 to
+	// TcpRetransSegs).
+	if (cfg->count) {
+		count_flow(&fl, version, netns, owner, SYNACK, reason, state, 1);
+		return 0;
+	}
 	event = reserve_event(SYNACK, &fl, version, netns, owner);
 	if (!event)
 		return 0;
 
-	event->state_raw = BPF_CORE_READ(req, __req_common.skc_state);
+	event->state_raw = state;
+	event->reason_raw = reason;
 	event->tcpflags_raw = SYN | ACK;
-	// reqsk_timer_handler() runs with the request's timer expired; when
-	// tcp_check_req() answers a repeated SYN, the timer is still pending.
-	event->reason_raw = BPF_CORE_READ(req, rsk_timer.entry.pprev) ?
-				    DUP_SYN :
-				    SYNACK_RTO;
+	event->segs = 1;
 	event->total_retrans = BPF_CORE_READ(req, num_retrans);
 	event->backoff = BPF_CORE_READ_BITFIELD_PROBED(req, num_timeout);
 

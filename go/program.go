@@ -1,7 +1,9 @@
 // The wasm operator of trace_tcpretrans: it validates the parameters,
 // attaches one of the two tcp_send_loss_probe programs (none with
-// --loss=false), and hands the event filters to the BPF programs. Its logic is in package hook, which is
-// tested natively.
+// --loss=false), hands the filters to the BPF programs, keeps only the data
+// source of the chosen mode (events, or flows with --count) and reports
+// flows the count mode could not count. Its logic is in package hook, which
+// is tested natively.
 package main
 
 import (
@@ -14,6 +16,13 @@ import (
 // filters is validated in gadgetPreStart and written in gadgetStart, once
 // the BPF map exists.
 var filters contract.Config
+
+// dropped is the count mode's counter of flows that found the table full,
+// drops what was reported of it.
+var (
+	dropped api.Map
+	drops   hook.Drops
+)
 
 //lint:ignore U1000 exported to ig by go:wasmexport
 //go:wasmexport gadgetPreStart
@@ -54,6 +63,45 @@ func gadgetPreStart() int32 {
 		}
 	}
 	api.Debugf("tcp_send_loss_probe hooked with %s (requested %s)", chosen, requested)
+	return selectDataSource()
+}
+
+// selectDataSource unreferences the data source this mode leaves empty and,
+// in the count mode, checks the dropped counter after each fetch of flows.
+func selectDataSource() int32 {
+	unused := hook.UnusedDataSource(filters)
+	ds, err := api.GetDataSource(unused)
+	if err != nil {
+		api.Errorf("finding the data source %s: %s", unused, err)
+		return 1
+	}
+	if err := ds.Unreference(); err != nil {
+		api.Errorf("disabling the data source %s: %s", unused, err)
+		return 1
+	}
+	if filters.Count != 1 {
+		return 0
+	}
+	flows, err := api.GetDataSource(contract.FlowsDataSource)
+	if err != nil {
+		api.Errorf("finding the data source %s: %s", contract.FlowsDataSource, err)
+		return 1
+	}
+	err = flows.SubscribeArray(func(api.DataSource, api.DataArray) error {
+		var total uint64
+		if err := dropped.Lookup(uint32(0), &total); err != nil {
+			api.Warnf("reading %s: %s", contract.FlowsDroppedMap, err)
+			return nil
+		}
+		if msg := drops.Check(total); msg != "" {
+			api.Warnf("%s", msg)
+		}
+		return nil
+	}, 0)
+	if err != nil {
+		api.Errorf("subscribing to %s: %s", contract.FlowsDataSource, err)
+		return 1
+	}
 	return 0
 }
 
@@ -67,6 +115,10 @@ func gadgetStart() int32 {
 	}
 	if err := m.Put(uint32(0), filters.Bytes()); err != nil {
 		api.Errorf("writing the filters (%s) to %s: %s", filters, contract.ConfigMap, err)
+		return 1
+	}
+	if dropped, err = api.GetMap(contract.FlowsDroppedMap); err != nil {
+		api.Errorf("finding the BPF map %s: %s", contract.FlowsDroppedMap, err)
 		return 1
 	}
 	api.Debugf("filters: %s", filters)

@@ -17,6 +17,8 @@ import (
 const (
 	Name       = "trace_tcpretrans"
 	DataSource = "tcpretrans" // gadget.yaml datasources key, GADGET_TRACER's name
+	// FlowsDataSource is the count mode's (--count): GADGET_MAPITER's name.
+	FlowsDataSource = "flows"
 )
 
 // Objects of program.bpf.c.
@@ -25,6 +27,14 @@ const (
 	ConfigMap    = "tcpretrans_config" // array of one struct config
 	EventStruct  = "event"
 	ConfigStruct = "config"
+	// The count mode's hash map of flows (struct flow_key to struct
+	// flow_counts), its size, and the array of one counter of
+	// retransmissions not counted because it was full.
+	FlowsMap        = "tcpretrans_flows"
+	FlowKeyStruct   = "flow_key"
+	FlowCountStruct = "flow_counts"
+	MaxFlows        = 8192
+	FlowsDroppedMap = "tcpretrans_flows_dropped"
 )
 
 // BPF program names, as bpftool and ig's attach_to configuration show them.
@@ -55,6 +65,7 @@ const (
 	ParamSynack   = "synack"
 	ParamFailed   = "failed"
 	ParamFamily   = "family"
+	ParamCount    = "count"
 )
 
 // Param is one of the gadget's parameters.
@@ -70,6 +81,7 @@ var Params = []Param{
 	{ParamSynack, "true"},
 	{ParamFailed, "false"},
 	{ParamFamily, "0"},
+	{ParamCount, "false"},
 }
 
 // LossHooks are the accepted values of --loss-probe-hook, in the order
@@ -144,6 +156,7 @@ type Config struct {
 	Synack uint8 // SYNACK events of listeners
 	Failed uint8 // RETRANS_FAILED events (Linux 6.17 and later)
 	Family uint32
+	Count  uint32 // 1: count per flow (tcpretrans_flows) instead of emitting events
 }
 
 // DefaultConfig is what the parameters' defaults give.
@@ -157,7 +170,7 @@ func DefaultConfig() Config {
 func (c Config) Members() map[string]uint64 {
 	return map[string]uint64{
 		"ready": uint64(c.Ready), "loss": uint64(c.Loss), "synack": uint64(c.Synack),
-		"failed": uint64(c.Failed), "family": uint64(c.Family),
+		"failed": uint64(c.Failed), "family": uint64(c.Family), "count": uint64(c.Count),
 	}
 }
 
@@ -173,5 +186,5 @@ func (c Config) Bytes() []byte {
 
 // String describes the entry for logs.
 func (c Config) String() string {
-	return fmt.Sprintf("loss=%t synack=%t failed=%t family=%d", c.Loss == 1, c.Synack == 1, c.Failed == 1, c.Family)
+	return fmt.Sprintf("loss=%t synack=%t failed=%t family=%d count=%t", c.Loss == 1, c.Synack == 1, c.Failed == 1, c.Family, c.Count == 1)
 }

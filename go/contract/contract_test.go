@@ -22,13 +22,14 @@ func TestEnumNames(t *testing.T) {
 }
 
 func TestConfigBytes(t *testing.T) {
-	c := Config{Ready: 1, Loss: 0, Synack: 1, Failed: 1, Family: 6}
-	want := []byte{1, 0, 1, 1, 0, 0, 0, 0}
+	c := Config{Ready: 1, Loss: 0, Synack: 1, Failed: 1, Family: 6, Count: 1}
+	want := []byte{1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0}
 	binary.NativeEndian.PutUint32(want[4:], 6)
+	binary.NativeEndian.PutUint32(want[8:], 1)
 	assert.Equal(t, want, c.Bytes())
 	assert.Equal(t, Config{Ready: 1, Loss: 1, Synack: 1}, DefaultConfig())
-	assert.Equal(t, map[string]uint64{"ready": 1, "loss": 0, "synack": 1, "failed": 1, "family": 6}, c.Members())
-	assert.Equal(t, "loss=false synack=true failed=true family=6", c.String())
+	assert.Equal(t, map[string]uint64{"ready": 1, "loss": 0, "synack": 1, "failed": 1, "family": 6, "count": 1}, c.Members())
+	assert.Equal(t, "loss=false synack=true failed=true family=6 count=true", c.String())
 }
 
 func TestParamsHaveDefaults(t *testing.T) {

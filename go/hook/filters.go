@@ -23,6 +23,11 @@ func ParseFilters(values map[string]string) (contract.Config, error) {
 	if c.Failed, err = parseBool(contract.ParamFailed, values[contract.ParamFailed]); err != nil {
 		return contract.Config{}, err
 	}
+	count, err := parseBool(contract.ParamCount, values[contract.ParamCount])
+	if err != nil {
+		return contract.Config{}, err
+	}
+	c.Count = uint32(count)
 	v := strings.TrimSpace(values[contract.ParamFamily])
 	if v == "" {
 		v = defaultOf(contract.ParamFamily)

@@ -93,15 +93,15 @@ func TestParseFiltersDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, contract.Config{Ready: 1, Loss: 1, Synack: 1, Failed: 0, Family: 0}, f)
 	assert.Equal(t, contract.DefaultConfig(), f)
-	assert.Equal(t, []byte{1, 1, 1, 0, 0, 0, 0, 0}, f.Bytes(), "the layout of struct config")
+	assert.Equal(t, []byte{1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}, f.Bytes(), "the layout of struct config")
 }
 
 func TestParseFiltersValues(t *testing.T) {
-	f, err := ParseFilters(map[string]string{contract.ParamLoss: "false", contract.ParamSynack: "0", contract.ParamFailed: "true", contract.ParamFamily: "6"})
+	f, err := ParseFilters(map[string]string{contract.ParamLoss: "false", contract.ParamSynack: "0", contract.ParamFailed: "true", contract.ParamFamily: "6", contract.ParamCount: "true"})
 	require.NoError(t, err)
-	assert.Equal(t, contract.Config{Ready: 1, Loss: 0, Synack: 0, Failed: 1, Family: 6}, f)
-	assert.Equal(t, []byte{1, 0, 0, 1, 6, 0, 0, 0}, f.Bytes())
-	assert.Equal(t, "loss=false synack=false failed=true family=6", f.String())
+	assert.Equal(t, contract.Config{Ready: 1, Loss: 0, Synack: 0, Failed: 1, Family: 6, Count: 1}, f)
+	assert.Equal(t, []byte{1, 0, 0, 1, 6, 0, 0, 0, 1, 0, 0, 0}, f.Bytes())
+	assert.Equal(t, "loss=false synack=false failed=true family=6 count=true", f.String())
 }
 
 func TestParseFiltersRejectsBadValues(t *testing.T) {
@@ -110,10 +110,24 @@ func TestParseFiltersRejectsBadValues(t *testing.T) {
 		contract.ParamLoss:   "invalid value '5' for --loss: allowed values are true, false",
 		contract.ParamSynack: "invalid value '5' for --synack: allowed values are true, false",
 		contract.ParamFailed: "invalid value '5' for --failed: allowed values are true, false",
+		contract.ParamCount:  "invalid value '5' for --count: allowed values are true, false",
 	}
 	for key, want := range cases {
 		_, err := ParseFilters(map[string]string{key: "5"})
 		require.Error(t, err, key)
 		assert.Equal(t, want, err.Error())
 	}
+}
+
+func TestDropsReportsGrowthOnce(t *testing.T) {
+	var d Drops
+	assert.Empty(t, d.Check(0), "nothing dropped")
+	assert.Equal(t, "count mode: 3 retransmissions of new flows were not counted: the flow table (8192 flows) was full; use a shorter --map-fetch-interval", d.Check(3))
+	assert.Empty(t, d.Check(3), "reported already")
+	assert.Contains(t, d.Check(10), ": 7 retransmissions")
+}
+
+func TestUnusedDataSource(t *testing.T) {
+	assert.Equal(t, contract.FlowsDataSource, UnusedDataSource(contract.DefaultConfig()))
+	assert.Equal(t, contract.DataSource, UnusedDataSource(contract.Config{Ready: 1, Count: 1}))
 }

@@ -67,7 +67,7 @@ func configMismatch(st *btf.Struct) error {
 		return fmt.Errorf("struct config has %d bytes, contract.Config encodes %d", st.Size, off)
 	}
 	// Distinct values in every member, so that a swap shows.
-	c := contract.Config{Ready: 1, Loss: 2, Synack: 3, Failed: 4, Family: 0x06050400}
+	c := contract.Config{Ready: 1, Loss: 2, Synack: 3, Failed: 4, Family: 0x06050400, Count: 0x0a090807}
 	byName, err := gadgettest.EncodeByName(st, c.Members())
 	if err != nil {
 		return err
@@ -144,6 +144,39 @@ func TestObjectNames(t *testing.T) {
 	assert.Equal(t, "tracepoint/timer/timer_expire_entry", spec.Programs[contract.ProgLossTimer].SectionName)
 	assert.Equal(t, "tracepoint/tcp/tcp_retransmit_skb", spec.Programs[contract.ProgRetransmit].SectionName)
 	assert.Equal(t, "tracepoint/tcp/tcp_retransmit_synack", spec.Programs[contract.ProgSynack].SectionName)
+}
+
+// The count mode's map is what ig's map iterator fetches (a hash map of
+// structs) and what the wasm operator's warning says; its drop counter is
+// one __u64.
+func TestFlowMaps(t *testing.T) {
+	spec := loadSpec(t)
+	flows, ok := spec.Maps[contract.FlowsMap]
+	require.True(t, ok, "map %s", contract.FlowsMap)
+	assert.Equal(t, ebpf.Hash, flows.Type)
+	assert.EqualValues(t, contract.MaxFlows, flows.MaxEntries)
+	require.IsType(t, &btf.Struct{}, flows.Key)
+	require.IsType(t, &btf.Struct{}, flows.Value)
+	assert.Equal(t, contract.FlowKeyStruct, flows.Key.TypeName())
+	assert.Equal(t, contract.FlowCountStruct, flows.Value.TypeName())
+	dropped, ok := spec.Maps[contract.FlowsDroppedMap]
+	require.True(t, ok, "map %s", contract.FlowsDroppedMap)
+	assert.Equal(t, ebpf.Array, dropped.Type)
+	assert.EqualValues(t, 1, dropped.MaxEntries)
+	assert.EqualValues(t, 8, dropped.ValueSize)
+
+	// The per-reason counters are named after contract.Reason, in its order.
+	var names []string
+	for _, m := range flows.Value.(*btf.Struct).Members {
+		names = append(names, m.Name)
+	}
+	var want []string
+	for _, r := range contract.Reason.Values {
+		want = append(want, strings.ToLower(r.Name))
+	}
+	i := slices.Index(names, want[0])
+	require.GreaterOrEqual(t, i, 0, "members %v", names)
+	assert.Equal(t, want, names[i:i+len(want)], "per-reason counters of struct %s", contract.FlowCountStruct)
 }
 
 // The enum lists are the object's enums, value for value, and the event's

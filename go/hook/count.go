@@ -1,0 +1,35 @@
+package hook
+
+import (
+	"fmt"
+
+	"trace_tcpretrans/go/contract"
+)
+
+// UnusedDataSource names the data source a run does not fill: the flows of
+// the count mode, or the events when --count is set. The wasm operator
+// unreferences it so that ig neither prints nor forwards it.
+func UnusedDataSource(c contract.Config) string {
+	if c.Count == 1 {
+		return contract.DataSource
+	}
+	return contract.FlowsDataSource
+}
+
+// Drops follows the count mode's counter of retransmissions that found the
+// flow table full (contract.FlowsDroppedMap), which only grows.
+type Drops struct {
+	reported uint64
+}
+
+// Check takes the counter's value after a fetch of the flows and returns a
+// warning for what was dropped since the last warning, or "".
+func (d *Drops) Check(total uint64) string {
+	if total <= d.reported {
+		return ""
+	}
+	n := total - d.reported
+	d.reported = total
+	return fmt.Sprintf("count mode: %d retransmissions of new flows were not counted: the flow table (%d flows) was full; use a shorter --map-fetch-interval",
+		n, contract.MaxFlows)
+}
