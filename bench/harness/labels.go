@@ -5,7 +5,8 @@ import "strings"
 var toolOrder = []string{"ours", "compare", "bcc", "bpftrace"}
 
 var toolLabel = map[string]string{"floor": "floor (empty program)", "ours": "this gadget", "compare": "comparison image",
-	"bcc": "BCC tcpretrans", "bpftrace": "bpftrace tcpretrans.bt", "ours-nodrain": "this gadget, ring buffer not read", "ours-batched": "this gadget, ring buffer read every 50 ms"}
+	"bcc": "BCC tcpretrans", "bpftrace": "bpftrace tcpretrans.bt", "ours-nodrain": "this gadget, ring buffer not read", "ours-batched": "this gadget, ring buffer read every 50 ms",
+	"ours-metrics": "this gadget + metrics", "ours-count": "this gadget --count"}
 
 // costHooks are the hooks of the BPF cost tables, in their order.
 var costHooks = []string{"retransmit_skb", "retransmit_synack", "tlp", "timer"}

@@ -37,7 +37,7 @@ func parseMeasureFlags(phase string, args []string) (*measureFlags, error) {
 	fs.IntVar(&f.runs, "runs", 3, "runs per level and tool")
 	fs.IntVar(&f.secs, "seconds", 20, "workload seconds per run")
 	fs.StringVar(&f.out, "out", "", "JSON result file")
-	fs.StringVar(&f.only, "tools", "", "comma-separated subset of tools to run (ours,compare,bcc,bpftrace,ours-nodrain,ours-batched)")
+	fs.StringVar(&f.only, "tools", "", "comma-separated subset of tools to run (ours,ours-metrics,ours-count,compare,bcc,bpftrace,ours-nodrain,ours-batched)")
 	_ = fs.Parse(args)
 	if f.out == "" || f.floorObj == "" {
 		return nil, fmt.Errorf("-out and -floor are required")
@@ -150,6 +150,21 @@ func vmTools(f *measureFlags) ([]toolEntry, error) {
 		t := igTool(f.ig, f.image, oursNames)
 		t.waitPrograms(firstNameFor(oursNames, "retransmit_skb"))
 		tools = append(tools, toolEntry{ToolResult{Name: "ours", Label: "this gadget via ig", Image: f.image, Command: strings.Join(t.argv, " ")}, t})
+	}
+	// The same image with Prometheus metrics on, and in count mode: what
+	// these modes cost next to the event stream, in the same run.
+	for _, m := range []struct {
+		name, label string
+		make        func(ig, image string, names map[string]string) *procTool
+	}{
+		{"ours-metrics", "this gadget via ig, with metrics (otel-metrics)", igMetricsTool},
+		{"ours-count", "this gadget via ig --count", igCountTool},
+	} {
+		if f.want(m.name) {
+			t := m.make(f.ig, f.image, oursNames)
+			t.waitPrograms(firstNameFor(oursNames, "retransmit_skb"))
+			tools = append(tools, toolEntry{ToolResult{Name: m.name, Label: m.label, Image: f.image, Command: strings.Join(t.argv, " ")}, t})
+		}
 	}
 	if f.compareImage != "" && f.want("compare") {
 		names := map[string]string{}

@@ -106,6 +106,7 @@ func writeReport(in reportInput) string {
 	writeCostSection(&m, in.Nat, in.VM)
 	if in.VM != nil {
 		writeEndToEnd(&m, in.VM)
+		writeModes(&m, in.VM)
 	}
 	writeProgramsSection(&m, in.Nat, in.VM)
 	m.p("## How to read this, and limits\n\n")

@@ -2,11 +2,14 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +66,7 @@ type procTool struct {
 	lostRe    *regexp.Regexp
 	progNames map[string]string // program name (as bpftool shows it) -> hook
 	waitName  string            // ready once bpftool shows a program of this name
+	scrapeURL string            // read before stopping; its retransmission lines go to the tail
 
 	cmd     *exec.Cmd
 	mu      sync.Mutex
@@ -99,7 +103,8 @@ func (t *procTool) HookOf(p ProgStat) string {
 
 func (t *procTool) scan(r io.Reader, isErr bool) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	// A line of --count holds every flow of an interval.
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		if t.ready != nil && t.ready(line) {
@@ -112,7 +117,7 @@ func (t *procTool) scan(r io.Reader, isErr bool) {
 		} else if !isErr {
 			t.classify(line, &t.counts)
 		}
-		if isErr || !strings.HasPrefix(line, "{") {
+		if isErr || !(strings.HasPrefix(line, "{") || strings.HasPrefix(line, "[")) {
 			t.tail = append(t.tail, line)
 			if len(t.tail) > 40 {
 				t.tail = t.tail[1:]
@@ -164,6 +169,9 @@ func (t *procTool) Stop() string {
 	if t.cmd == nil || t.cmd.Process == nil {
 		return ""
 	}
+	if t.scrapeURL != "" {
+		t.scrape()
+	}
 	_ = syscall.Kill(-t.cmd.Process.Pid, syscall.SIGINT)
 	select {
 	case <-t.done:
@@ -182,17 +190,137 @@ var (
 	reTime = regexp.MustCompile(`^\d\d:\d\d:\d\d\s`)
 )
 
-// igTool runs `ig run IMAGE --host -o json`; progNames maps the image's
-// program names (from its object) to hooks, and ready is seen on bpftool.
-func igTool(ig, image string, progNames map[string]string) *procTool {
+// igTool runs `ig run IMAGE --host -o json` (with extra flags of ig or
+// the gadget); progNames maps the image's program names (from its object)
+// to hooks, and ready is seen on bpftool.
+func igTool(ig, image string, progNames map[string]string, extra ...string) *procTool {
 	t := &procTool{
 		label:     "ig run " + image,
-		argv:      []string{ig, "run", image, "--verify-image=false", "--host", "-o", "json"},
+		argv:      append([]string{ig, "run", image, "--verify-image=false", "--host"}, append(extra, "-o", "json")...),
 		lostRe:    regexp.MustCompile(`lost (\d+) samples`),
 		progNames: progNames,
 	}
 	t.classify = classifyIG
 	return t
+}
+
+// metricsAddr is where `ours + metrics` serves Prometheus metrics.
+const metricsAddr = "127.0.0.1:2224"
+
+// metricsFlags turn on the gadget's metrics through ig's otel-metrics
+// operator; events are printed as without them.
+var metricsFlags = []string{"--annotate", "tcpretrans:metrics.collect=true", "--otel-metrics-listen",
+	"--otel-metrics-listen-address", metricsAddr, "--otel-metrics-name", "tcpretrans:tcpretrans"}
+
+// igMetricsTool is igTool with the metrics flags; its events are counted
+// as igTool's, and /metrics is read once before it stops (for the tail).
+func igMetricsTool(ig, image string, progNames map[string]string) *procTool {
+	t := igTool(ig, image, progNames, metricsFlags...)
+	t.label += " (metrics)"
+	t.scrapeURL = "http://" + metricsAddr + "/metrics"
+	return t
+}
+
+// igCountTool runs the gadget's count mode: no events, one JSON array of
+// per-flow counters every --map-fetch-interval and at stop.
+func igCountTool(ig, image string, progNames map[string]string) *procTool {
+	t := igTool(ig, image, progNames, "--count")
+	t.label += " --count"
+	t.classify = classifyIGCount
+	return t
+}
+
+// scrape reads /metrics and puts one line summing the gadget's counters
+// into the tail.
+func (t *procTool) scrape() {
+	c := http.Client{Timeout: 10 * time.Second}
+	var line string
+	resp, err := c.Get(t.scrapeURL)
+	if err != nil {
+		line = metricsPrefix + "not read: " + err.Error()
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		line = metricsPrefix + metricsSummary(string(b))
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.tail = append(t.tail, line)
+}
+
+// metricsPrefix starts the tail's line about /metrics.
+const metricsPrefix = "metrics before stop: "
+
+// metricsSummary sums the samples of each tcp_retransmit* counter of a
+// Prometheus text exposition over its labels: "name=sum name=sum".
+func metricsSummary(text string) string {
+	sums := map[string]float64{}
+	var names []string
+	for _, l := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(l, "tcp_retransmit") {
+			continue
+		}
+		f := strings.Fields(l)
+		name, _, _ := strings.Cut(f[0], "{")
+		if i := strings.LastIndexByte(l, '}'); i >= 0 {
+			f = strings.Fields(l[i+1:])
+		} else {
+			f = f[1:]
+		}
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		if _, ok := sums[name]; !ok {
+			names = append(names, name)
+		}
+		sums[name] += v
+	}
+	if len(names) == 0 {
+		return "no tcp_retransmit sample"
+	}
+	sort.Strings(names)
+	var out []string
+	for _, n := range names {
+		out = append(out, fmt.Sprintf("%s=%.0f", n, sums[n]))
+	}
+	return strings.Join(out, " ")
+}
+
+// countRow is the part of a row of --count that the bench counts.
+type countRow struct {
+	Retrans   int64 `json:"retrans"`
+	Segs      int64 `json:"segs"`
+	Loss      int64 `json:"loss"`
+	Failed    int64 `json:"failed"`
+	SynackRTO int64 `json:"synack_rto"`
+	DupSyn    int64 `json:"dup_syn"`
+}
+
+// classifyIGCount counts a line of `ig run --count -o json`, a JSON array
+// of flows: its events are retrans+loss+failed summed over the rows, as
+// many as the event stream would have printed; retrans includes SYNACK
+// events (reasons SYNACK_RTO and DUP_SYN), counted apart as the event
+// stream's are.
+func classifyIGCount(line string, c *Counts) {
+	if !strings.HasPrefix(line, "[") {
+		return
+	}
+	var rows []countRow
+	if json.Unmarshal([]byte(line), &rows) != nil {
+		return
+	}
+	for _, r := range rows {
+		syn := r.SynackRTO + r.DupSyn
+		c.Events += r.Retrans + r.Loss + r.Failed
+		c.Retrans += r.Retrans - syn
+		c.Synack += syn
+		c.RetransSegs += r.Segs
+		c.Loss += r.Loss
+	}
 }
 
 // classifyIG counts a line of `ig run -o json`: a JSON event of this

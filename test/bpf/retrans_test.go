@@ -226,6 +226,7 @@ func TestSYNACKRetransmit(t *testing.T) {
 	assert.Equal(t, "SYNACK_RTO", e.Reason)
 	assert.Equal(t, "NEW_SYN_RECV", e.State)
 	assert.Equal(t, "SYN|ACK", e.TCPFlags)
+	assert.Equal(t, uint16(1), e.Segs, "one segment, as tcp_rtx_synack() counts it")
 	assert.Equal(t, netip.AddrPortFrom(lo4, 9004), e.Src, "the listener's side")
 	assert.Equal(t, netip.AddrPortFrom(lo4, uint16(cport)), e.Dst)
 	assert.Equal(t, ns.Inode, e.NetnsID)

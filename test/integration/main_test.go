@@ -87,6 +87,30 @@ func StartIG(t *testing.T, args ...string) *IG {
 func StartIGRun(t *testing.T, args ...string) *IG {
 	t.Helper()
 	cmd := exec.Command(igBin(), append([]string{"run"}, args...)...)
+	g := startIG(t, cmd)
+
+	// Under QEMU/TCG ig takes 30 to 140 s to start (the first start of a
+	// guest pages ig in over 9p; every start loads the kernel's BTF and
+	// compiles the wasm operator): a bound, not a speed check.
+	deadline := time.Now().Add(240 * time.Second)
+	for !attached() {
+		select {
+		case <-g.done:
+			t.Fatalf("ig exited before attaching: %v\n%s", cmd.ProcessState, g.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ig did not attach within 240 s\n%s", g.stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return g
+}
+
+// startIG starts cmd, an ig, collecting its output lines; it is stopped
+// when the test ends.
+func startIG(t *testing.T, cmd *exec.Cmd) *IG {
+	t.Helper()
 	g := &IG{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
 	pipe, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -104,22 +128,6 @@ func StartIGRun(t *testing.T, args ...string) *IG {
 		close(g.done)
 	}()
 	t.Cleanup(func() { g.Stop(t) })
-
-	// Under QEMU/TCG ig takes 30 to 140 s to start (the first start of a
-	// guest pages ig in over 9p; every start loads the kernel's BTF and
-	// compiles the wasm operator): a bound, not a speed check.
-	deadline := time.Now().Add(240 * time.Second)
-	for !attached() {
-		select {
-		case <-g.done:
-			t.Fatalf("ig exited before attaching: %v\n%s", cmd.ProcessState, g.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ig did not attach within 240 s\n%s", g.stderr)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 	return g
 }
 
