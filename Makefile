@@ -12,6 +12,8 @@
 #   make keys    a cosign key pair for local signing (keys/cosign.key, .pub)
 #   make push    push $(IMAGE) to its registry
 #   make sign    sign the pushed $(IMAGE) with $(COSIGN_KEY)
+#   make timeline  README's chart of retransmissions per second by reason,
+#                from the last make test-integration
 
 IG_VERSION ?= v0.50.1
 
@@ -86,7 +88,7 @@ BENCH_VM ?= 1
 COMPARE_IMAGE ?=
 VM_LOCK ?= /tmp/vm.lock
 
-.PHONY: all deps ig vm build run test test-unit test-bpf test-core test-integration test-k8s k8s k8s-tests export inspect clean bench keys push sign
+.PHONY: all deps ig vm build run test test-unit test-bpf test-core test-integration test-k8s k8s k8s-tests export inspect clean bench keys push sign timeline
 
 all: build
 
@@ -213,6 +215,11 @@ bench: build $(VM)
 		BENCH_RUNS=$(BENCH_RUNS) BENCH_SECONDS=$(BENCH_SECONDS) BENCH_VM_SECONDS=$(BENCH_VM_SECONDS) \
 		BENCH_NATIVE_LEVELS=$(BENCH_NATIVE_LEVELS) BENCH_VM_LEVELS=$(BENCH_VM_LEVELS) \
 		BENCH_KERNEL=$(BENCH_KERNEL) BENCH_VM=$(BENCH_VM) VM_LOCK=$(VM_LOCK) bench/run.sh
+
+# README's chart, from the events of TestStorm in the METRICS_KERNEL guest
+# of the last make test-integration.
+timeline:
+	scripts/timeline.sh $(OUT)/timeline-$(METRICS_KERNEL).tsv docs/retransmissions-by-reason.png
 
 export: build
 	$(SUDO) $(IG) image export $(IMAGE) $(OUT)/trace_tcpretrans.tar

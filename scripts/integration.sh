@@ -40,7 +40,7 @@ run_one() { # run_one JOB: boots its kernel, runs the tests, logs the result
 		[ "$k" = "$metrics_kernel" ] || skip+=(TestMetricsAndCounts)
 		[ ${#skip[@]} -gt 0 ] && opts+=" -test.skip '^($(IFS='|'; echo "${skip[*]}"))\$'"
 		bin/vm -kernel "$k" -timeout 50m -share "$REPO" -workdir "$REPO/test/integration" -- \
-			"$OUT/integration.test -test.v -test.count=1 -repo $REPO -image $image -loadgen $OUT/loadgen $opts" \
+			"$OUT/integration.test -test.v -test.count=1 -repo $REPO -image $image -loadgen $OUT/loadgen -timeline $OUT/timeline-$k.tsv $opts" \
 			>"$log" 2>&1
 		rc=$?
 	fi

@@ -34,7 +34,7 @@ func TestClassifyIGCount(t *testing.T) {
 		`[{"src":"127.0.0.1:9500","dst":"127.0.0.1:43210","proc":{"comm":"loadgen"},"last_state":"ESTABLISHED","retrans":5,"segs":7,"rto":2,"fast_recovery":2,"tlp":1,` +
 			`"syn_rto":0,"synack_rto":0,"dup_syn":0,"other":0,"loss":3,"failed":1},` +
 			`{"src":"127.0.0.1:9501","dst":"127.0.0.1:43211","retrans":4,"segs":4,"synack_rto":1,"dup_syn":2,"syn_rto":1,"loss":0,"failed":0}]`,
-		`[{"retrans":1,"segs":1,"loss":0,"failed":0}]`,
+		`  [{"retrans":1,"segs":1,"loss":0,"failed":0}]`,
 		`{"retrans":100}`,
 		`[not json`,
 		`WARN[0000] something`,

@@ -66,7 +66,7 @@ type procTool struct {
 	lostRe    *regexp.Regexp
 	progNames map[string]string // program name (as bpftool shows it) -> hook
 	waitName  string            // ready once bpftool shows a program of this name
-	scrapeURL string            // read before stopping; its retransmission lines go to the tail
+	scrapeURL string            // /metrics, read before stopping; a summary goes to the tail
 
 	cmd     *exec.Cmd
 	mu      sync.Mutex
@@ -196,7 +196,7 @@ var (
 func igTool(ig, image string, progNames map[string]string, extra ...string) *procTool {
 	t := &procTool{
 		label:     "ig run " + image,
-		argv:      append([]string{ig, "run", image, "--verify-image=false", "--host"}, append(extra, "-o", "json")...),
+		argv:      append(append([]string{ig, "run", image, "--verify-image=false", "--host"}, extra...), "-o", "json"),
 		lostRe:    regexp.MustCompile(`lost (\d+) samples`),
 		progNames: progNames,
 	}
@@ -306,6 +306,7 @@ type countRow struct {
 // events (reasons SYNACK_RTO and DUP_SYN), counted apart as the event
 // stream's are.
 func classifyIGCount(line string, c *Counts) {
+	line = strings.TrimSpace(line)
 	if !strings.HasPrefix(line, "[") {
 		return
 	}

@@ -3,8 +3,10 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -46,15 +48,23 @@ type series struct {
 	Container, Type, Reason string
 }
 
-// scrape reads the metrics' listener and returns each metric's series.
-func scrape(t *testing.T) map[string]map[series]int64 {
+// scrape reads the metrics' listener and returns each metric's series;
+// the lines of series whose labels contain logFor are logged.
+func scrape(t *testing.T, logFor ...string) map[string]map[series]int64 {
 	t.Helper()
 	resp, err := http.Get("http://" + metricsAddr + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	for _, l := range strings.Split(string(body), "\n") {
+		if slices.ContainsFunc(logFor, func(s string) bool { return strings.Contains(l, s) }) {
+			t.Logf("/metrics: %s", l)
+		}
+	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	require.NoError(t, err)
 	out := map[string]map[series]int64{}
 	for _, name := range []string{eventsMetric, segmentsMetric} {
@@ -243,7 +253,7 @@ func TestMetricsAndCounts(t *testing.T) {
 	}
 	// Every event of the clients is in; wait for ig to print them.
 	time.Sleep(2 * time.Second)
-	metrics := scrape(t)
+	metrics := scrape(t, `runtime_container="`+names[0]+`"`, `runtime_container="`+names[1]+`"`)
 	counts.Stop(t)
 	events.Stop(t)
 	evs := events.Events(t)
@@ -297,6 +307,11 @@ func TestMetricsAndCounts(t *testing.T) {
 	// 2. The count mode's flows are the events, flow by flow.
 	got, last, arrays := countRows(t, counts.Lines())
 	t.Logf("count mode: %d fetches", arrays)
+	for _, l := range counts.Lines() {
+		if slices.ContainsFunc(names, func(n string) bool { return strings.Contains(l, `"containerName":"`+n+`"`) }) {
+			t.Logf("count mode: %s", l)
+		}
+	}
 	assert.GreaterOrEqual(t, arrays, 2, "a fetch per interval and one at stop")
 	assert.NotContains(t, counts.stderr.String(), "not counted", "no flow found the table full")
 	for _, c := range clients {

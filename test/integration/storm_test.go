@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,10 +15,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"trace_tcpretrans/go/contract"
 	"trace_tcpretrans/test/gadgettest"
 )
 
-var loadgen = flag.String("loadgen", "../../.build/loadgen", "the load generator (test/loadgen)")
+var (
+	loadgen  = flag.String("loadgen", "../../.build/loadgen", "the load generator (test/loadgen)")
+	timeline = flag.String("timeline", "", "write the storm's retransmissions per second and reason to this file (README's chart)")
+)
 
 // retransSegs reads Tcp RetransSegs of a network namespace.
 func retransSegs(t *testing.T, ns *gadgettest.Netns) int64 {
@@ -45,7 +50,7 @@ func rssKiB(pid int) int64 {
 // bulk transfers for about a minute. ig keeps running, its memory stays
 // bounded, and events it could not deliver are reported, not hidden.
 func TestStorm(t *testing.T) {
-	ig := StartIG(t, "--host", "-o", "json", "--fields", "type,reason,segs,src,dst")
+	ig := StartIG(t, "--host", "-o", "json", "--fields", "type,reason,segs,src,dst,timestamp")
 	ns := netns(t, "table inet t {\n chain in {\n  type filter hook input priority 0;\n  tcp dport 9501 tcp flags & (syn|ack) == syn drop\n  tcp dport 9500 numgen random mod 20 == 0 drop\n }\n}\n")
 	before := retransSegs(t, ns)
 
@@ -87,6 +92,9 @@ wait:
 			segs += n
 		}
 	}
+	if *timeline != "" {
+		require.NoError(t, writeTimeline(*timeline, evs))
+	}
 	lostReported := strings.Contains(ig.stderr.String(), "lost")
 	t.Logf("loadgen: %s", strings.TrimSpace(out.String()))
 	t.Logf("storm: kernel RetransSegs=%d, segments in RETRANS events=%d, events=%d %s, ig max RSS=%d MiB, lost reported=%v",
@@ -98,4 +106,47 @@ wait:
 		assert.True(t, lostReported, "%d of %d retransmitted segments missing and no loss reported", retrans-segs, retrans)
 	}
 	assert.LessOrEqual(t, segs, retrans+retrans/20, "no more segments reported than the kernel retransmitted")
+}
+
+// writeTimeline writes, per second since the first event, the storm's
+// retransmissions (RETRANS and SYNACK events) by reason and its LOSS
+// events, tab-separated with a header: the data of README's chart.
+func writeTimeline(path string, evs []map[string]any) error {
+	reasons := contract.Reason.Names()
+	var start time.Time
+	rows := map[int][]int{}
+	last := 0
+	for _, e := range evs {
+		ts, err := time.Parse(time.RFC3339Nano, str(e, "timestamp"))
+		if err != nil {
+			return fmt.Errorf("event %v: %w", e, err)
+		}
+		if start.IsZero() {
+			start = ts
+		}
+		sec := int(ts.Sub(start) / time.Second)
+		if rows[sec] == nil {
+			rows[sec] = make([]int, len(reasons)+1)
+		}
+		last = max(last, sec)
+		if str(e, "type") == "LOSS" {
+			rows[sec][len(reasons)]++
+		} else if i := slices.Index(reasons, str(e, "reason")); i >= 0 {
+			rows[sec][i]++
+		}
+	}
+	var b strings.Builder
+	b.WriteString("second\t" + strings.Join(reasons, "\t") + "\tLOSS events\n")
+	for sec := 0; sec <= last; sec++ {
+		r := rows[sec]
+		if r == nil {
+			r = make([]int, len(reasons)+1)
+		}
+		fmt.Fprintf(&b, "%d", sec)
+		for _, n := range r {
+			fmt.Fprintf(&b, "\t%d", n)
+		}
+		b.WriteString("\n")
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
