@@ -4,6 +4,7 @@ package k8s
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -138,6 +141,31 @@ func gadgetObjects(t *testing.T) []string {
 	return left
 }
 
+// metricsPort is where the daemon serves Prometheus metrics, on its pod's IP.
+const metricsPort = 2224
+
+// segmentSeries scrapes url and returns the labels (and "value") of every
+// tcp_retransmitted_segments_total series, parsed by Prometheus' parser.
+func segmentSeries(t *testing.T, url string) []map[string]string {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	require.NoError(t, err)
+	var out []map[string]string
+	for _, m := range fams["tcp_retransmitted_segments_total"].GetMetric() {
+		l := map[string]string{"value": fmt.Sprint(m.GetCounter().GetValue())}
+		for _, p := range m.GetLabel() {
+			l[p.GetName()] = p.GetValue()
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
 // nodePatch fits the DaemonSet to this node: the probes get the time a TCG
 // guest needs and run less often (each run execs gadgettracermanager, a
 // 100 MB Go program, in the pod, which under TCG takes longer than the
@@ -174,7 +202,10 @@ func TestKubectlGadget(t *testing.T) {
     - |
 %s
     verify-image: true
-`, reg, indented)), 0o644))
+  otel-metrics:
+    otel-metrics-listen: true
+    otel-metrics-listen-address: 0.0.0.0:%d
+`, reg, indented, metricsPort)), 0o644))
 		progress("kubectl gadget deploy")
 		t0 := time.Now()
 		out := mustKubectl(t, 5*time.Minute, "gadget", "deploy", "--image", igImage, "--image-pull-policy", "Never",
@@ -256,6 +287,50 @@ func TestKubectlGadget(t *testing.T) {
 		require.NotEmpty(t, rows(), "rows for pod client, container client")
 		for _, f := range rows() {
 			assert.Equal(t, []string{cluster.NodeName, ns, "client", "client"}, f[:4], "row %q", f)
+		}
+	})
+
+	t.Run("metrics, detached", func(t *testing.T) {
+		const name = "tcpretrans-metrics"
+		out := mustKubectl(t, 5*time.Minute, "gadget", "run", ref, "-n", ns, "--name", name, "--detach",
+			"--annotate", contract.DataSource+":metrics.collect=true", "--otel-metrics-name", contract.DataSource+":"+contract.DataSource)
+		t.Logf("kubectl gadget run --detach: %s", out)
+		t.Cleanup(func() {
+			out, err := kubectl(2*time.Minute, "gadget", "delete", name)
+			t.Logf("kubectl gadget delete %s: %v %s", name, err, out)
+			waitFor(t, "the deleted instance's BPF objects to go", 2*time.Minute, func() error {
+				if left := gadgetObjects(t); len(left) > 0 {
+					return fmt.Errorf("left on the node: %v", left)
+				}
+				return nil
+			})
+		})
+		waitFor(t, "the detached gadget's programs", 5*time.Minute, func() error {
+			if len(gadgetObjects(t)) == 0 {
+				return fmt.Errorf("not attached yet")
+			}
+			return nil
+		})
+		podIP := strings.TrimSpace(mustKubectl(t, time.Minute, "get", "pods", "-n", "gadget", "-o", "jsonpath={.items[0].status.podIP}"))
+		url := fmt.Sprintf("http://%s:%d/metrics", podIP, metricsPort)
+		var series []map[string]string
+		fromClient := func() bool {
+			series = segmentSeries(t, url)
+			return slices.ContainsFunc(series, func(l map[string]string) bool {
+				return l["pod"] == "client" && l["container"] == "client" && l["type"] == "RETRANS"
+			})
+		}
+		for round := 1; round <= 6 && !fromClient(); round++ {
+			progress("downloads for the metrics, round %d", round)
+			fetch(t, webIP)
+		}
+		require.True(t, fromClient(), "a series of pod client, container client at %s", url)
+		for _, l := range series {
+			t.Logf("tcp_retransmitted_segments_total%v %s", l, l["value"])
+			assert.Equal(t, cluster.NodeName, l["node"], "%v", l)
+			assert.Equal(t, ns, l["namespace"], "only the selected namespace: %v", l)
+			assert.Contains(t, contract.Reason.Names(), l["reason"])
+			assert.Contains(t, contract.Type.Names(), l["type"])
 		}
 	})
 
