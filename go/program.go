@@ -63,13 +63,17 @@ func gadgetPreStart() int32 {
 		}
 	}
 	api.Debugf("tcp_send_loss_probe hooked with %s (requested %s)", chosen, requested)
-	return selectDataSource()
+	return selectDataSource(filters.Count == 1)
 }
 
-// selectDataSource unreferences the data source this mode leaves empty and,
-// in the count mode, checks the dropped counter after each fetch of flows.
-func selectDataSource() int32 {
-	unused := hook.UnusedDataSource(filters)
+// selectDataSource unreferences the data source this mode leaves empty, so
+// that ig does not print it, and in the count mode checks the dropped
+// counter after each fetch of flows. (A daemon has chosen which data
+// sources to forward to kubectl gadget before gadgetPreStart: there the
+// flows data source of an event run stays empty until the run stops;
+// gadget.yaml's map-fetch-interval of 0 keeps it so.)
+func selectDataSource(count bool) int32 {
+	unused := hook.UnusedDataSource(count)
 	ds, err := api.GetDataSource(unused)
 	if err != nil {
 		api.Errorf("finding the data source %s: %s", unused, err)
@@ -79,7 +83,7 @@ func selectDataSource() int32 {
 		api.Errorf("disabling the data source %s: %s", unused, err)
 		return 1
 	}
-	if filters.Count != 1 {
+	if !count {
 		return 0
 	}
 	flows, err := api.GetDataSource(contract.FlowsDataSource)

@@ -12,7 +12,9 @@
 // package debian) and are cached. -headers downloads (once) the headers of
 // the kernel -kernel boots, for BCC_KERNEL_SOURCE, merged into one tree,
 // and prints that directory. A guest whose CPUs soft-lock (seen now and then under
-// multi-threaded TCG) is detected and booted once more.
+// multi-threaded TCG), or whose kernel trips on a breakpoint of its own code
+// patching (an "Oops: int3", seen under multi-threaded TCG while IG's daemon
+// starts), is detected and booted once more.
 package main
 
 import (
@@ -154,18 +156,27 @@ func run(o options) (int, error) {
 	}
 	for attempt := 1; ; attempt++ {
 		status, err := boot(o, img)
-		if errors.Is(err, errLockup) && attempt == 1 {
-			logf("guest soft lockup detected, retrying once")
+		if isTCGFault(err) && attempt == 1 {
+			logf("%v detected, retrying once", err)
 			continue
 		}
-		if errors.Is(err, errLockup) {
-			return 0, fmt.Errorf("guest soft-locked twice (QEMU TCG): %w", err)
+		if isTCGFault(err) {
+			return 0, fmt.Errorf("twice (QEMU TCG): %w", err)
 		}
 		return status, err
 	}
 }
 
-var errLockup = errors.New("guest soft lockup")
+// Faults of the emulation rather than of the command: the guest is booted
+// once more when one of them is seen.
+var (
+	errLockup = errors.New("guest soft lockup")
+	errInt3   = errors.New("guest kernel Oops on an int3 of its own code patching")
+)
+
+func isTCGFault(err error) bool {
+	return errors.Is(err, errLockup) || errors.Is(err, errInt3)
+}
 
 // boot starts QEMU once and waits for the command's status.
 func boot(o options, img *kernelImage) (int, error) {
@@ -218,7 +229,7 @@ func boot(o options, img *kernelImage) (int, error) {
 	status, scanErr := scanConsole(out, os.Stdout, cancel)
 	waitErr := cmd.Wait()
 	switch {
-	case errors.Is(scanErr, errLockup):
+	case isTCGFault(scanErr):
 		return 0, scanErr
 	case status >= 0:
 		logf("guest finished in %s with status %d", time.Since(start).Round(time.Second), status)
@@ -231,7 +242,8 @@ func boot(o options, img *kernelImage) (int, error) {
 }
 
 // scanConsole copies the console to w, returns the command's status (or -1)
-// and errLockup when the guest reports a soft lockup.
+// and errLockup or errInt3 when the guest reports a soft lockup or an int3
+// Oops.
 func scanConsole(r io.Reader, w io.Writer, stop func()) (int, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -246,6 +258,10 @@ func scanConsole(r io.Reader, w io.Writer, stop func()) (int, error) {
 		if strings.Contains(line, "watchdog: BUG: soft lockup") {
 			stop()
 			return status, errLockup
+		}
+		if strings.Contains(line, "Oops: int3:") {
+			stop()
+			return status, errInt3
 		}
 	}
 	return status, sc.Err()

@@ -35,6 +35,14 @@ func TestScanConsoleStatusAndLockup(t *testing.T) {
 	if !errors.Is(err, errLockup) || !stopped {
 		t.Fatalf("lockup not detected: %v %v", err, stopped)
 	}
+	stopped = false
+	_, err = scanConsole(strings.NewReader("[  143.320307] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\nmore\n"), &out, func() { stopped = true })
+	if !errors.Is(err, errInt3) || !stopped || !isTCGFault(err) {
+		t.Fatalf("int3 Oops not detected: %v %v", err, stopped)
+	}
+	if isTCGFault(errors.New("guest stopped without the command's status")) {
+		t.Fatalf("another failure taken for a fault of the emulation")
+	}
 }
 
 func TestModuleOrder(t *testing.T) {

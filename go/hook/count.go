@@ -6,11 +6,11 @@ import (
 	"trace_tcpretrans/go/contract"
 )
 
-// UnusedDataSource names the data source a run does not fill: the flows of
-// the count mode, or the events when --count is set. The wasm operator
+// UnusedDataSource names the data source a run does not fill: the flows
+// without the count mode, the events with it. The wasm operator
 // unreferences it so that ig neither prints nor forwards it.
-func UnusedDataSource(c contract.Config) string {
-	if c.Count == 1 {
+func UnusedDataSource(count bool) string {
+	if count {
 		return contract.DataSource
 	}
 	return contract.FlowsDataSource
@@ -30,6 +30,6 @@ func (d *Drops) Check(total uint64) string {
 	}
 	n := total - d.reported
 	d.reported = total
-	return fmt.Sprintf("count mode: %d retransmissions of new flows were not counted: the flow table (%d flows) was full; use a shorter --map-fetch-interval",
+	return fmt.Sprintf("count mode: %d retransmissions of new flows were not counted: the flow table (%d flows) was full; print and empty it more often with --map-fetch-interval",
 		n, contract.MaxFlows)
 }

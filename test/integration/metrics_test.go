@@ -258,6 +258,12 @@ func TestMetricsAndCounts(t *testing.T) {
 	events.Stop(t)
 	evs := events.Events(t)
 
+	// Each mode prints only its own data source.
+	assert.False(t, slices.ContainsFunc(events.Lines(), func(l string) bool { return strings.HasPrefix(l, "[") }),
+		"no flows printed without --count")
+	assert.False(t, slices.ContainsFunc(counts.Lines(), func(l string) bool { return strings.HasPrefix(l, "{") }),
+		"no event printed with --count")
+
 	// 1. The metrics are the events, added up by container, type and reason.
 	for _, c := range clients {
 		wantEvents, wantSegs := map[series]int64{}, map[series]int64{}
