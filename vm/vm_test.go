@@ -26,19 +26,24 @@ func TestParseStatus(t *testing.T) {
 
 func TestScanConsoleStatusAndLockup(t *testing.T) {
 	var out bytes.Buffer
-	st, err := scanConsole(strings.NewReader("hello\nVMRUNNER-EXIT-STATUS=7\n"), &out, func() {})
+	st, err := scanConsole(strings.NewReader("hello\nVMRUNNER-EXIT-STATUS=7\n"), &out, false, func() {})
 	if err != nil || st != 7 || out.String() != "hello\n" {
 		t.Fatalf("got %d %v %q", st, err, out.String())
 	}
 	stopped := false
-	_, err = scanConsole(strings.NewReader("[ 12.3] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [ig:300]\nmore\n"), &out, func() { stopped = true })
+	_, err = scanConsole(strings.NewReader("[ 12.3] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [ig:300]\nmore\n"), &out, false, func() { stopped = true })
 	if !errors.Is(err, errLockup) || !stopped {
 		t.Fatalf("lockup not detected: %v %v", err, stopped)
 	}
 	stopped = false
-	_, err = scanConsole(strings.NewReader("[  143.320307] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\nmore\n"), &out, func() { stopped = true })
-	if !errors.Is(err, errInt3) || !stopped || !isTCGFault(err) {
-		t.Fatalf("int3 Oops not detected: %v %v", err, stopped)
+	oops := "[  143.320307] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\nmore\n"
+	_, err = scanConsole(strings.NewReader(oops), &out, true, func() { stopped = true })
+	if !errors.Is(err, errOops) || !stopped || !isTCGFault(err) {
+		t.Fatalf("Oops under multi-threaded TCG not detected: %v %v", err, stopped)
+	}
+	stopped = false
+	if _, err = scanConsole(strings.NewReader(oops), &out, false, func() { stopped = true }); err != nil || stopped {
+		t.Fatalf("an Oops of a single-threaded guest is the kernel's, not the emulation's: %v %v", err, stopped)
 	}
 	if isTCGFault(errors.New("guest stopped without the command's status")) {
 		t.Fatalf("another failure taken for a fault of the emulation")
