@@ -57,7 +57,7 @@ func TestIGModeTools(t *testing.T) {
 	assert.Equal(t, Counts{Events: 1, Retrans: 1, RetransSegs: 2}, c, "events counted as ours")
 
 	n := igCountTool("bin/ig", "img", names)
-	assert.Equal(t, []string{"bin/ig", "run", "img", "--verify-image=false", "--host", "--count", "-o", "json"}, n.argv)
+	assert.Equal(t, []string{"bin/ig", "run", "img", "--verify-image=false", "--host", "--count", "--map-fetch-interval", "1s", "-o", "json"}, n.argv)
 	assert.Equal(t, "retransmit_skb", n.HookOf(ProgStat{Name: "ig_tcpretrans"}))
 	assert.Equal(t, []string{"bin/ig", "run", "img", "--verify-image=false", "--host", "-o", "json"}, igTool("bin/ig", "img", nil).argv,
 		"the metrics flags are not shared")

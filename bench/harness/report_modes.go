@@ -71,7 +71,7 @@ func writeModes(m *md, vm *Result) {
 	m.p("## Metrics and count mode\n\n")
 	m.p("This gadget run by ig three ways, one after the other through the same levels: the event stream (`%s`), ", ours.Command)
 	m.p("the same with Prometheus metrics through ig's otel-metrics operator (`%s`: events are printed as well), ", strings.Join(metricsFlags, " "))
-	m.p("and the count mode (`--count`: no events, one JSON array of per-flow counters per `--map-fetch-interval`, 1 s). ")
+	m.p("and the count mode (`--count`: no events, one JSON array of per-flow counters per second, `--map-fetch-interval 1s`). ")
 	m.p("CPU is utime+stime of the ig process per 10k retransmissions, the floor's `run_cnt` on `tcp_retransmit_skb` (not per event printed), so the three compare; ")
 	m.p("BPF ns/run is the gadget's program on `tcp_retransmit_skb`; peak RSS is `VmHWM` of ig. ")
 	m.p("Events for `--count` are the sum of `retrans`+`loss`+`failed` over its rows; it has no ring buffer, so nothing is reported lost. ")

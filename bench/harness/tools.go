@@ -222,9 +222,10 @@ func igMetricsTool(ig, image string, progNames map[string]string) *procTool {
 }
 
 // igCountTool runs the gadget's count mode: no events, one JSON array of
-// per-flow counters every --map-fetch-interval and at stop.
+// per-flow counters every second (--map-fetch-interval 1s; by default the
+// gadget prints only at stop) and at stop.
 func igCountTool(ig, image string, progNames map[string]string) *procTool {
-	t := igTool(ig, image, progNames, "--count")
+	t := igTool(ig, image, progNames, "--count", "--map-fetch-interval", "1s")
 	t.label += " --count"
 	t.classify = classifyIGCount
 	return t
