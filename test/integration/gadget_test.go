@@ -386,7 +386,6 @@ func TestBadParams(t *testing.T) {
 		{[]string{"--loss-probe-hook", "fentry"}, []string{"loss-probe-hook", "fentry", "auto, kprobe, timer"}},
 		{[]string{"--loss=maybe"}, []string{"loss", "maybe"}},
 		{[]string{"--synack=2"}, []string{"synack", "2"}},
-		{[]string{"--count=maybe"}, []string{"count", "maybe"}},
 		{[]string{"--no-such-flag"}, []string{"unknown flag: --no-such-flag"}},
 	}
 	for _, c := range cases {
