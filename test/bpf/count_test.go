@@ -1,11 +1,9 @@
 package bpf
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,35 +17,15 @@ import (
 	"trace_tcpretrans/test/gadgettest"
 )
 
-// member reads an integer member of a struct laid out by st, by a dotted
-// path through nested structs ("src.port").
-func member(t *testing.T, st *btf.Struct, raw []byte, path string) uint64 {
+// member reads an integer member of a record by its dotted path
+// ("src.port") in the record's layout (gadgettest.Flatten).
+func member(t *testing.T, layout map[string]gadgettest.Member, raw []byte, path string) uint64 {
 	t.Helper()
-	var off uint32
-	typ := btf.Type(st)
-	for _, name := range strings.Split(path, ".") {
-		s, ok := btf.UnderlyingType(typ).(*btf.Struct)
-		require.True(t, ok, "%s: %s is not a struct", path, typ)
-		i := slices.IndexFunc(s.Members, func(m btf.Member) bool { return m.Name == name })
-		require.GreaterOrEqual(t, i, 0, "%s: no member %s in %s", path, name, s.Name)
-		off += s.Members[i].Offset.Bytes()
-		typ = s.Members[i].Type
-	}
-	size, err := btf.Sizeof(typ)
-	require.NoError(t, err)
-	b := raw[off : off+uint32(size)]
-	switch size {
-	case 1:
-		return uint64(b[0])
-	case 2:
-		return uint64(binary.NativeEndian.Uint16(b))
-	case 4:
-		return uint64(binary.NativeEndian.Uint32(b))
-	case 8:
-		return binary.NativeEndian.Uint64(b)
-	}
-	t.Fatalf("%s: %d bytes", path, size)
-	return 0
+	m, ok := layout[path]
+	require.True(t, ok, "no member %s", path)
+	v, err := gadgettest.Uint(raw[m.Off : m.Off+m.Size])
+	require.NoError(t, err, path)
+	return v
 }
 
 // The count mode (config count=1) adds each retransmission to its flow in
@@ -77,7 +55,10 @@ func TestCountModeCountsPerFlow(t *testing.T) {
 		ports = append(ports, uint64(connectRaw(t, ns, netip.AddrPortFrom(lo4, 9020), unix.AF_INET, 0)))
 	}
 	flows, dropped := o.Coll.Maps[contract.FlowsMap], o.Coll.Maps[contract.FlowsDroppedMap]
-	keyT, valT := spec.Maps[contract.FlowsMap].Key.(*btf.Struct), spec.Maps[contract.FlowsMap].Value.(*btf.Struct)
+	keyT, err := gadgettest.Flatten(spec.Maps[contract.FlowsMap].Key.(*btf.Struct))
+	require.NoError(t, err)
+	valT, err := gadgettest.Flatten(spec.Maps[contract.FlowsMap].Value.(*btf.Struct))
+	require.NoError(t, err)
 	read := func() (map[uint64][]byte, map[uint64][]byte, uint64) {
 		keys, vals := map[uint64][]byte{}, map[uint64][]byte{}
 		var k, v []byte

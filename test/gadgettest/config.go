@@ -67,7 +67,8 @@ func PutUint(b []byte, v uint64) error {
 	return nil
 }
 
-func getUint(b []byte) (uint64, error) {
+// Uint reads a 1, 2, 4 or 8-byte integer in the host's byte order.
+func Uint(b []byte) (uint64, error) {
 	switch len(b) {
 	case 1:
 		return uint64(b[0]), nil

@@ -125,7 +125,7 @@ func (r *recordReader) uint(name string) uint64 {
 	if !ok {
 		return 0
 	}
-	v, err := getUint(b)
+	v, err := Uint(b)
 	if err != nil && r.err == nil {
 		r.err = fmt.Errorf("member %s: %w", name, err)
 	}

@@ -66,12 +66,12 @@ func TestIntegersRoundTrip(t *testing.T) {
 		b := make([]byte, size)
 		v := uint64(0x0102030405060708) >> (64 - 8*size)
 		require.NoError(t, PutUint(b, v))
-		got, err := getUint(b)
+		got, err := Uint(b)
 		require.NoError(t, err)
 		assert.Equal(t, v, got, "%d bytes", size)
 	}
 	assert.Error(t, PutUint(make([]byte, 3), 1))
-	_, err := getUint(make([]byte, 16))
+	_, err := Uint(make([]byte, 16))
 	assert.Error(t, err)
 }
 
