@@ -17,8 +17,8 @@ import (
 // the BPF map exists.
 var filters contract.Config
 
-// dropped is the count mode's counter of flows that found the table full,
-// drops what was reported of it.
+// dropped is the count mode's counter of retransmissions that found the
+// flow table full; drops remembers how much of it was reported.
 var (
 	dropped api.Map
 	drops   hook.Drops

@@ -168,7 +168,7 @@ func run(o options) (int, error) {
 }
 
 // Faults of the emulation rather than of the command: the guest is booted
-// once more when one of them is seen.
+// again when one of them is seen, twice at most.
 var (
 	errLockup = errors.New("guest soft lockup")
 	errOops   = errors.New("guest kernel Oops under multi-threaded TCG")
