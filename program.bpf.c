@@ -27,6 +27,9 @@
 // include/uapi/asm-generic/errno.h
 #define ENOBUFS 105
 
+// include/uapi/linux/time.h: the clock of bpf_ktime_get_ns().
+#define CLOCK_MONOTONIC 1
+
 // include/net/inet_connection_sock.h: the write timer's pending event.
 #define ICSK_TIME_LOSS_PROBE 5
 
@@ -136,10 +139,10 @@ struct flow_counts {
 	__u32 failed;
 };
 
-// What the user asked for with --loss, --synack, --failed, --family and
-// --count. The wasm operator validates those parameters and writes this
-// single entry when the gadget starts (go/contract.Config has the same
-// layout); until it has, nothing is emitted or counted.
+// What the user asked for with --loss, --synack, --failed, --family,
+// --count and --max-delay. The wasm operator validates those parameters and
+// writes this single entry when the gadget starts (go/contract.Config has
+// the same layout); until it has, nothing is emitted or counted.
 struct config {
 	__u8 ready;
 	__u8 loss;
@@ -147,6 +150,9 @@ struct config {
 	__u8 failed;
 	__u32 family;
 	__u32 count;
+	// The longest an event may wait in the ring buffer for the reader to
+	// be woken, in microseconds; 0 wakes the reader for every event.
+	__u32 max_delay_us;
 };
 
 struct {
@@ -165,8 +171,28 @@ __u64 hz_known = 0;
 __u64 hz_first_jiffies = 0;
 __u64 hz_first_ns = 0;
 
-GADGET_TRACER_MAP(events, 1024 * 256);
+#define EVENTS_SIZE (1024 * 256)
+GADGET_TRACER_MAP(events, EVENTS_SIZE);
 GADGET_TRACER(tcpretrans, events, event);
+
+// Batched wake-ups of the ring buffer's reader (see submit_event()): when
+// the reader was last woken, whether the timer that wakes it next is
+// pending, and that timer. Only tp_btf programs use this map: the verifier
+// refuses a map holding a bpf_timer in tracepoint and kprobe programs.
+struct wakeup {
+	struct bpf_timer timer;
+	__u64 last_ns;
+	__u64 armed;
+	__u64 setup;
+	__u64 ready;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wakeup);
+} tcpretrans_wakeup SEC(".maps");
 
 // The count mode's flows, fetched (and emptied) by ig every
 // --map-fetch-interval and when the gadget stops. Entries are allocated
@@ -198,7 +224,8 @@ static const struct flow_counts flow_counts_zero;
 
 // Linux 6.17 gave tcp:tcp_retransmit_skb its own event class
 // (include/trace/events/tcp.h), fired for every attempt with the transmit
-// result in err. Addresses and ports are stored as in the older class below.
+// result as a third argument, err; the class's record type tells that the
+// tp_btf program has that argument.
 struct trace_event_raw_tcp_retransmit_skb___err {
 	const void *skbaddr;
 	const void *skaddr;
@@ -211,22 +238,6 @@ struct trace_event_raw_tcp_retransmit_skb___err {
 	__u8 saddr_v6[16];
 	__u8 daddr_v6[16];
 	int err;
-} __attribute__((preserve_access_index));
-
-// Layout of tcp:tcp_retransmit_skb before 6.17, shared with other events
-// (class tcp_event_sk_skb). Its family member came after 5.10 (absent from
-// Debian's 5.10.0-32, present in 6.1.0-50), so it is checked before use.
-struct trace_event_raw_tcp_event_sk_skb___old {
-	const void *skbaddr;
-	const void *skaddr;
-	int state;
-	__u16 sport;
-	__u16 dport;
-	__u16 family;
-	__u8 saddr[4];
-	__u8 daddr[4];
-	__u8 saddr_v6[16];
-	__u8 daddr_v6[16];
 } __attribute__((preserve_access_index));
 
 // Linux 6.19 moved the TCP write timer out of inet_connection_sock into
@@ -582,6 +593,110 @@ static __always_inline void count_flow(const struct flow *fl, int version,
 	__sync_fetch_and_add(reason_counter(c, reason), 1);
 }
 
+// wake_reader wakes the ring buffer's reader without an event: a record
+// reserved and discarded at once, which readers skip. Non-zero when the ring
+// buffer is full.
+static __always_inline long wake_reader(void)
+{
+	void *rec = bpf_ringbuf_reserve(&events, 8, 0);
+
+	if (!rec)
+		return -1;
+	bpf_ringbuf_discard(rec, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+// wakeup_fire is the timer's callback, run at most max_delay after an event
+// was submitted without waking the reader: it wakes the reader for every
+// event submitted until now.
+static int wakeup_fire(void *map, __u32 *key, struct wakeup *w)
+{
+	const struct config *cfg = config_get();
+
+	// Disarmed (a full barrier) before the wake-up: an event submitted
+	// after this point arms the timer again, one submitted before is seen
+	// by the reader this wake-up wakes.
+	__sync_lock_test_and_set(&w->armed, 0);
+	w->last_ns = bpf_ktime_get_ns();
+	if (!wake_reader() || !cfg)
+		return 0;
+	// A full ring buffer woke its reader as it filled (submit_event());
+	// wake it again later for the events it has not read yet.
+	if (!__sync_lock_test_and_set(&w->armed, 1))
+		bpf_timer_start(&w->timer, (__u64)cfg->max_delay_us * 1000, 0);
+	return 0;
+}
+
+// wakeup_get returns the state of batched wake-ups with its timer set up,
+// or NULL where BPF timers are missing (they came in Linux 5.15, commit
+// b00628b1c7d5 "bpf: Introduce bpf timers.") or could not be set up. The
+// first event sets the timer up; the ones that race with it wake the reader
+// as usual.
+static __always_inline struct wakeup *wakeup_get(void)
+{
+	struct wakeup *w;
+	__u32 zero = 0;
+
+	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_timer_start))
+		return NULL;
+	w = bpf_map_lookup_elem(&tcpretrans_wakeup, &zero);
+	if (!w)
+		return NULL;
+	if (w->ready)
+		return w;
+	if (__sync_lock_test_and_set(&w->setup, 1))
+		return NULL;
+	if (bpf_timer_init(&w->timer, &tcpretrans_wakeup, CLOCK_MONOTONIC) ||
+	    bpf_timer_set_callback(&w->timer, wakeup_fire))
+		return NULL;
+	w->ready = 1;
+	return w;
+}
+
+// submit_event hands a filled event to the reader. The reader is woken at
+// once when it was last woken max_delay ago or earlier (a quiet host sees
+// every event at once), when the ring buffer is a quarter full, and where
+// the kernel has no BPF timers (before 5.15) or in the programs that may not
+// use them (batched false). Otherwise the event waits without a wake-up,
+// each costing the retransmitting CPU an interrupt and the reader a
+// context switch, and the timer wakes the reader max_delay after its last
+// wake-up at the latest.
+static __always_inline void submit_event(void *ctx, const struct config *cfg,
+					 struct event *event, bool batched)
+{
+	__u64 now, last, delay = (__u64)cfg->max_delay_us * 1000;
+	struct wakeup *w = NULL;
+
+	if (batched && delay)
+		w = wakeup_get();
+	if (!w) {
+		gadget_submit_buf(ctx, &events, event, sizeof(*event));
+		return;
+	}
+	now = bpf_ktime_get_ns();
+	last = w->last_ns;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= EVENTS_SIZE / 4) {
+		w->last_ns = now;
+		bpf_ringbuf_submit(event, BPF_RB_FORCE_WAKEUP);
+		return;
+	}
+	if (now - last >= delay) {
+		w->last_ns = now;
+		bpf_ringbuf_submit(event, 0);
+		return;
+	}
+	bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+	// Armed after the submission (a full barrier): if the timer was still
+	// armed, it has not disarmed yet and its wake-up will show the event.
+	if (__sync_lock_test_and_set(&w->armed, 1))
+		return;
+	if (bpf_timer_start(&w->timer, last + delay - now, 0)) {
+		// Never leave an event without a wake-up.
+		w->armed = 0;
+		wake_reader();
+	}
+}
+
 // reserve_event takes a zeroed event from the ring buffer and fills what
 // every event has.
 static __always_inline struct event *
@@ -603,12 +718,13 @@ reserve_event(enum tcpretrans_type type, const struct flow *fl, int version,
 }
 
 // trace_sock emits a RETRANS, RETRANS_FAILED or LOSS event for a full
-// socket; fl holds its addresses and state its TCP state.
+// socket; fl holds its addresses and state its TCP state. batched is true
+// in tp_btf programs (see submit_event()).
 static __always_inline int trace_sock(void *ctx, const struct config *cfg,
 				      const struct sock *sk,
 				      const struct flow *fl, __u8 state,
 				      const struct sk_buff *skb, int err,
-				      enum tcpretrans_type type)
+				      enum tcpretrans_type type, bool batched)
 {
 	struct gadget_socket_value *owner = NULL;
 	struct event *event;
@@ -636,7 +752,7 @@ static __always_inline int trace_sock(void *ctx, const struct config *cfg,
 	if (skb)
 		fill_segment(event, skb);
 
-	gadget_submit_buf(ctx, &events, event, sizeof(*event));
+	submit_event(ctx, cfg, event, batched);
 	return 0;
 }
 
@@ -655,65 +771,31 @@ static __always_inline int trace_loss_probe(void *ctx, const struct config *cfg,
 		       BPF_CORE_READ(sk, __sk_common.skc_family));
 	return trace_sock(ctx, cfg, sk, &fl,
 			  BPF_CORE_READ(sk, __sk_common.skc_state), NULL, 0,
-			  LOSS);
+			  LOSS, false);
 }
 
-// RECORD_HAS_FLOW tells whether a tcp tracepoint record stores the members
-// sport to daddr_v6 as struct flow lays them out; RECORD_FLOW copies them in
-// one read.
-#define RECORD_HAS_FLOW(args)                                              \
-	(bpf_core_field_exists((args)->family) &&                          \
-	 bpf_core_field_offset((args)->daddr_v6) -                         \
-			 bpf_core_field_offset((args)->sport) ==           \
-		 __builtin_offsetof(struct flow, daddr_v6) -               \
-			 __builtin_offsetof(struct flow, sport))
-#define RECORD_FLOW(fl, args)                                              \
-	bpf_probe_read_kernel(&(fl)->sport,                                \
-			      sizeof(*(fl)) -                              \
-				      __builtin_offsetof(struct flow, sport), \
-			      (void *)(args) +                             \
-				      bpf_core_field_offset((args)->sport))
-
-SEC("tracepoint/tcp/tcp_retransmit_skb")
-int ig_tcpretrans(void *ctx)
+// Both TCP programs are tp_btf programs: cheaper than tracepoint programs
+// (the kernel builds no trace record for them), and allowed BPF timers,
+// which batch the reader's wake-ups (submit_event()).
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(ig_tcpretrans, const struct sock *sk, const struct sk_buff *skb)
 {
 	const struct config *cfg = config_get();
-	const struct sk_buff *skb;
-	const struct sock *sk;
 	struct flow fl = {};
-	int err = 0, state;
-	bool copied = false;
+	int err = 0;
 
-	if (!cfg)
+	if (!cfg || !sk)
 		return 0;
-	// Everything but the TCP state of the socket comes from the record.
 	if (bpf_core_type_exists(struct trace_event_raw_tcp_retransmit_skb___err)) {
-		struct trace_event_raw_tcp_retransmit_skb___err *args = ctx;
-
-		err = args->err;
+		err = (int)ctx[2];
 		if (err && !cfg->failed)
 			return 0;
-		skb = args->skbaddr;
-		sk = args->skaddr;
-		state = args->state;
-		if (RECORD_HAS_FLOW(args))
-			copied = !RECORD_FLOW(&fl, args);
-	} else {
-		struct trace_event_raw_tcp_event_sk_skb___old *args = ctx;
-
-		skb = args->skbaddr;
-		sk = args->skaddr;
-		state = args->state;
-		if (RECORD_HAS_FLOW(args))
-			copied = !RECORD_FLOW(&fl, args);
 	}
-	if (!sk)
-		return 0;
-	if (!copied)
-		flow_from_sock(&fl, &sk->__sk_common,
-			       BPF_CORE_READ(sk, __sk_common.skc_family));
-	return trace_sock(ctx, cfg, sk, &fl, state, skb, err,
-			  err ? RETRANS_FAILED : RETRANS);
+	flow_from_sock(&fl, &sk->__sk_common,
+		       BPF_CORE_READ(sk, __sk_common.skc_family));
+	return trace_sock(ctx, cfg, sk, &fl,
+			  BPF_CORE_READ(sk, __sk_common.skc_state), skb, err,
+			  err ? RETRANS_FAILED : RETRANS, true);
 }
 
 SEC("kprobe/tcp_send_loss_probe")
@@ -766,13 +848,11 @@ int ig_tlp_timer(struct trace_event_raw_timer_expire_entry *ctx)
 	return trace_loss_probe(ctx, cfg, (const struct sock *)icsk);
 }
 
-SEC("tracepoint/tcp/tcp_retransmit_synack")
-int ig_synack(struct trace_event_raw_tcp_retransmit_synack *ctx)
+SEC("tp_btf/tcp_retransmit_synack")
+int BPF_PROG(ig_synack, const struct sock *sk, const struct request_sock *req)
 {
 	const struct config *cfg = config_get();
 	struct gadget_socket_value *owner = NULL;
-	const struct request_sock *req;
-	const struct sock *sk;
 	struct event *event;
 	enum tcpretrans_reason reason;
 	struct flow fl = {};
@@ -782,8 +862,6 @@ int ig_synack(struct trace_event_raw_tcp_retransmit_synack *ctx)
 
 	if (!cfg || !cfg->synack)
 		return 0;
-	sk = ctx->skaddr;
-	req = ctx->req;
 	if (!sk || !req)
 		return 0;
 
@@ -819,7 +897,7 @@ int ig_synack(struct trace_event_raw_tcp_retransmit_synack *ctx)
 	event->total_retrans = BPF_CORE_READ(req, num_retrans);
 	event->backoff = BPF_CORE_READ_BITFIELD_PROBED(req, num_timeout);
 
-	gadget_submit_buf(ctx, &events, event, sizeof(*event));
+	submit_event(ctx, cfg, event, true);
 	return 0;
 }
 

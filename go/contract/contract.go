@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"time"
 )
 
 // The gadget. Its image reference (registry, repository, tag) is the
@@ -35,14 +36,21 @@ const (
 	FlowCountStruct = "flow_counts"
 	MaxFlows        = 8192
 	FlowsDroppedMap = "tcpretrans_flows_dropped"
+	// WakeupMap holds the timer of batched wake-ups (--max-delay) and
+	// WakeupStruct is its value.
+	WakeupMap    = "tcpretrans_wakeup"
+	WakeupStruct = "wakeup"
+	// EventsSize is the ring buffer's size in bytes; a quarter of it
+	// pending wakes the reader at once.
+	EventsSize = 256 * 1024
 )
 
 // BPF program names, as bpftool and ig's attach_to configuration show them.
 const (
-	ProgRetransmit = "ig_tcpretrans" // tracepoint tcp:tcp_retransmit_skb
+	ProgRetransmit = "ig_tcpretrans" // tp_btf tcp_retransmit_skb
 	ProgLossKprobe = "ig_tlp_kprobe" // kprobe tcp_send_loss_probe
 	ProgLossTimer  = "ig_tlp_timer"  // tracepoint timer:timer_expire_entry
-	ProgSynack     = "ig_synack"     // tracepoint tcp:tcp_retransmit_synack
+	ProgSynack     = "ig_synack"     // tp_btf tcp_retransmit_synack
 )
 
 // Programs lists every program of the object.
@@ -66,7 +74,11 @@ const (
 	ParamFailed   = "failed"
 	ParamFamily   = "family"
 	ParamCount    = "count"
+	ParamMaxDelay = "max-delay"
 )
+
+// MaxDelayLimit is the largest --max-delay accepted.
+const MaxDelayLimit = time.Second
 
 // Param is one of the gadget's parameters.
 type Param struct {
@@ -82,6 +94,7 @@ var Params = []Param{
 	{ParamFailed, "false"},
 	{ParamFamily, "0"},
 	{ParamCount, "false"},
+	{ParamMaxDelay, "5ms"},
 }
 
 // LossHooks are the accepted values of --loss-probe-hook, in the order
@@ -157,11 +170,14 @@ type Config struct {
 	Failed uint8 // RETRANS_FAILED events (Linux 6.17 and later)
 	Family uint32
 	Count  uint32 // 1: count per flow (tcpretrans_flows) instead of emitting events
+	// MaxDelayUs is --max-delay in microseconds: how long an event may
+	// wait for the reader's wake-up; 0 wakes the reader for every event.
+	MaxDelayUs uint32
 }
 
 // DefaultConfig is what the parameters' defaults give.
 func DefaultConfig() Config {
-	return Config{Ready: 1, Loss: 1, Synack: 1}
+	return Config{Ready: 1, Loss: 1, Synack: 1, MaxDelayUs: 5000}
 }
 
 // Members returns the values by struct config's member names: the
@@ -171,6 +187,7 @@ func (c Config) Members() map[string]uint64 {
 	return map[string]uint64{
 		"ready": uint64(c.Ready), "loss": uint64(c.Loss), "synack": uint64(c.Synack),
 		"failed": uint64(c.Failed), "family": uint64(c.Family), "count": uint64(c.Count),
+		"max_delay_us": uint64(c.MaxDelayUs),
 	}
 }
 
@@ -186,5 +203,5 @@ func (c Config) Bytes() []byte {
 
 // String describes the entry for logs.
 func (c Config) String() string {
-	return fmt.Sprintf("loss=%t synack=%t failed=%t family=%d count=%t", c.Loss == 1, c.Synack == 1, c.Failed == 1, c.Family, c.Count == 1)
+	return fmt.Sprintf("loss=%t synack=%t failed=%t family=%d count=%t max-delay=%dus", c.Loss == 1, c.Synack == 1, c.Failed == 1, c.Family, c.Count == 1, c.MaxDelayUs)
 }

@@ -22,14 +22,15 @@ func TestEnumNames(t *testing.T) {
 }
 
 func TestConfigBytes(t *testing.T) {
-	c := Config{Ready: 1, Loss: 0, Synack: 1, Failed: 1, Family: 6, Count: 1}
-	want := []byte{1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0}
+	c := Config{Ready: 1, Loss: 0, Synack: 1, Failed: 1, Family: 6, Count: 1, MaxDelayUs: 70000}
+	want := []byte{1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 	binary.NativeEndian.PutUint32(want[4:], 6)
 	binary.NativeEndian.PutUint32(want[8:], 1)
+	binary.NativeEndian.PutUint32(want[12:], 70000)
 	assert.Equal(t, want, c.Bytes())
-	assert.Equal(t, Config{Ready: 1, Loss: 1, Synack: 1}, DefaultConfig())
-	assert.Equal(t, map[string]uint64{"ready": 1, "loss": 0, "synack": 1, "failed": 1, "family": 6, "count": 1}, c.Members())
-	assert.Equal(t, "loss=false synack=true failed=true family=6 count=true", c.String())
+	assert.Equal(t, Config{Ready: 1, Loss: 1, Synack: 1, MaxDelayUs: 5000}, DefaultConfig())
+	assert.Equal(t, map[string]uint64{"ready": 1, "loss": 0, "synack": 1, "failed": 1, "family": 6, "count": 1, "max_delay_us": 70000}, c.Members())
+	assert.Equal(t, "loss=false synack=true failed=true family=6 count=true max-delay=70000us", c.String())
 }
 
 func TestParamsHaveDefaults(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"trace_tcpretrans/go/contract"
 )
@@ -28,6 +29,9 @@ func ParseFilters(values map[string]string) (contract.Config, error) {
 		return contract.Config{}, err
 	}
 	c.Count = uint32(count)
+	if c.MaxDelayUs, err = parseDelay(values[contract.ParamMaxDelay]); err != nil {
+		return contract.Config{}, err
+	}
 	v := strings.TrimSpace(values[contract.ParamFamily])
 	if v == "" {
 		v = defaultOf(contract.ParamFamily)
@@ -66,4 +70,19 @@ func parseBool(key, value string) (uint8, error) {
 		return 1, nil
 	}
 	return 0, nil
+}
+
+// parseDelay validates --max-delay: a duration from 0 to
+// contract.MaxDelayLimit ("0" alone is accepted too), in microseconds.
+func parseDelay(value string) (uint32, error) {
+	v := strings.TrimSpace(value)
+	if v == "" {
+		v = defaultOf(contract.ParamMaxDelay)
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > contract.MaxDelayLimit {
+		return 0, fmt.Errorf("invalid value '%s' for --%s: give a duration from 0 to %s, such as 5ms (0 wakes ig for every event)",
+			value, contract.ParamMaxDelay, contract.MaxDelayLimit)
+	}
+	return uint32(d / time.Microsecond), nil
 }

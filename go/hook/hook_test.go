@@ -91,17 +91,30 @@ func TestConfigDisablesTheOtherProgram(t *testing.T) {
 func TestParseFiltersDefaults(t *testing.T) {
 	f, err := ParseFilters(map[string]string{})
 	require.NoError(t, err)
-	assert.Equal(t, contract.Config{Ready: 1, Loss: 1, Synack: 1, Failed: 0, Family: 0}, f)
+	assert.Equal(t, contract.Config{Ready: 1, Loss: 1, Synack: 1, Failed: 0, Family: 0, MaxDelayUs: 5000}, f)
 	assert.Equal(t, contract.DefaultConfig(), f)
-	assert.Equal(t, []byte{1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}, f.Bytes(), "the layout of struct config")
+	assert.Equal(t, []byte{1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x88, 0x13, 0, 0}, f.Bytes(), "the layout of struct config")
 }
 
 func TestParseFiltersValues(t *testing.T) {
-	f, err := ParseFilters(map[string]string{contract.ParamLoss: "false", contract.ParamSynack: "0", contract.ParamFailed: "true", contract.ParamFamily: "6", contract.ParamCount: "true"})
+	f, err := ParseFilters(map[string]string{contract.ParamLoss: "false", contract.ParamSynack: "0", contract.ParamFailed: "true", contract.ParamFamily: "6", contract.ParamCount: "true", contract.ParamMaxDelay: "250us"})
 	require.NoError(t, err)
-	assert.Equal(t, contract.Config{Ready: 1, Loss: 0, Synack: 0, Failed: 1, Family: 6, Count: 1}, f)
-	assert.Equal(t, []byte{1, 0, 0, 1, 6, 0, 0, 0, 1, 0, 0, 0}, f.Bytes())
-	assert.Equal(t, "loss=false synack=false failed=true family=6 count=true", f.String())
+	assert.Equal(t, contract.Config{Ready: 1, Loss: 0, Synack: 0, Failed: 1, Family: 6, Count: 1, MaxDelayUs: 250}, f)
+	assert.Equal(t, []byte{1, 0, 0, 1, 6, 0, 0, 0, 1, 0, 0, 0, 250, 0, 0, 0}, f.Bytes())
+	assert.Equal(t, "loss=false synack=false failed=true family=6 count=true max-delay=250us", f.String())
+}
+
+func TestParseMaxDelay(t *testing.T) {
+	for value, want := range map[string]uint32{"0": 0, "0s": 0, "1ms": 1000, " 20ms ": 20000, "1s": 1000000} {
+		f, err := ParseFilters(map[string]string{contract.ParamMaxDelay: value})
+		require.NoError(t, err, value)
+		assert.Equal(t, want, f.MaxDelayUs, value)
+	}
+	for _, value := range []string{"2s", "-1ms", "5", "soon"} {
+		_, err := ParseFilters(map[string]string{contract.ParamMaxDelay: value})
+		require.Error(t, err, value)
+		assert.Equal(t, "invalid value '"+value+"' for --max-delay: give a duration from 0 to 1s, such as 5ms (0 wakes ig for every event)", err.Error())
+	}
 }
 
 func TestParseFiltersRejectsBadValues(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"trace_tcpretrans/go/contract"
 	"trace_tcpretrans/test/gadgettest"
@@ -46,8 +47,11 @@ func LoadGadget(t *testing.T, opts Options) *Gadget {
 	require.NoError(t, err)
 
 	g := &Gadget{Object: o, events: make(chan Event, 4096), errs: make(chan error, 1)}
+	// A reader like ig's: it sleeps in epoll until the kernel wakes it.
 	g.reader, err = gadgettest.Read(o.Coll.Maps[contract.EventsMap], gadgettest.ReadOptions{}, func(raw []byte) {
+		received := boottime()
 		ev, err := dec.Decode(raw)
+		ev.Received = received
 		if err != nil {
 			select {
 			case g.errs <- err:
@@ -91,4 +95,13 @@ func (g *Gadget) Collect(t *testing.T, timeout time.Duration, done func([]Event)
 			return got
 		}
 	}
+}
+
+// boottime reads CLOCK_BOOTTIME, the clock of the events' timestamps.
+func boottime() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		panic(err) // cannot fail on Linux
+	}
+	return uint64(ts.Nano())
 }

@@ -57,7 +57,7 @@ func configMismatch(st *btf.Struct) error {
 			return fmt.Errorf("member %s: %w", m.Name, err)
 		}
 		goSize := int(f.Type.Size())
-		if m.Name != strings.ToLower(f.Name) || int(m.Offset.Bytes()) != off || size != goSize {
+		if strings.ReplaceAll(m.Name, "_", "") != strings.ToLower(f.Name) || int(m.Offset.Bytes()) != off || size != goSize {
 			return fmt.Errorf("struct config member %d is %s at %d (%d bytes); contract.Config has %s at %d (%d bytes)",
 				i, m.Name, m.Offset.Bytes(), size, f.Name, off, goSize)
 		}
@@ -67,7 +67,7 @@ func configMismatch(st *btf.Struct) error {
 		return fmt.Errorf("struct config has %d bytes, contract.Config encodes %d", st.Size, off)
 	}
 	// Distinct values in every member, so that a swap shows.
-	c := contract.Config{Ready: 1, Loss: 2, Synack: 3, Failed: 4, Family: 0x06050400, Count: 0x0a090807}
+	c := contract.Config{Ready: 1, Loss: 2, Synack: 3, Failed: 4, Family: 0x06050400, Count: 0x0a090807, MaxDelayUs: 0x0e0d0c0b}
 	byName, err := gadgettest.EncodeByName(st, c.Members())
 	if err != nil {
 		return err
@@ -142,8 +142,11 @@ func TestObjectNames(t *testing.T) {
 	assert.Equal(t, ebpf.RingBuf, spec.Maps[contract.EventsMap].Type)
 	assert.Equal(t, "kprobe/tcp_send_loss_probe", spec.Programs[contract.ProgLossKprobe].SectionName)
 	assert.Equal(t, "tracepoint/timer/timer_expire_entry", spec.Programs[contract.ProgLossTimer].SectionName)
-	assert.Equal(t, "tracepoint/tcp/tcp_retransmit_skb", spec.Programs[contract.ProgRetransmit].SectionName)
-	assert.Equal(t, "tracepoint/tcp/tcp_retransmit_synack", spec.Programs[contract.ProgSynack].SectionName)
+	assert.Equal(t, "tp_btf/tcp_retransmit_skb", spec.Programs[contract.ProgRetransmit].SectionName)
+	assert.Equal(t, "tp_btf/tcp_retransmit_synack", spec.Programs[contract.ProgSynack].SectionName)
+	assert.Equal(t, ebpf.Array, spec.Maps[contract.WakeupMap].Type)
+	assert.Equal(t, contract.WakeupStruct, spec.Maps[contract.WakeupMap].Value.TypeName())
+	assert.EqualValues(t, contract.EventsSize, spec.Maps[contract.EventsMap].MaxEntries)
 }
 
 // The count mode's map is what ig's map iterator fetches (a hash map of

@@ -37,6 +37,9 @@ type Event struct {
 	LostOut      uint32
 	TotalRetrans uint32
 	Timestamp    uint64
+	// Received is when a reader got the record (CLOCK_BOOTTIME, as
+	// Timestamp), set by readers that measure delivery latency.
+	Received uint64
 }
 
 func (e Event) String() string {

@@ -150,6 +150,8 @@ func Attach(p *ebpf.ProgramSpec, prog *ebpf.Program) (link.Link, error) {
 		l, err = link.Tracepoint(group, name, prog, nil)
 	case strings.HasPrefix(p.SectionName, "kprobe/"):
 		l, err = link.Kprobe(p.AttachTo, prog, nil)
+	case strings.HasPrefix(p.SectionName, "tp_btf/"):
+		l, err = link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
 	default:
 		return nil, fmt.Errorf("%s: no attach rule for section %q", p.Name, p.SectionName)
 	}

@@ -72,7 +72,9 @@ type IG struct {
 	stderr *bytes.Buffer
 	mu     sync.Mutex
 	lines  []string
-	done   chan struct{}
+	// arrived[i] is when lines[i] was read from ig's output.
+	arrived []time.Time
+	done    chan struct{}
 }
 
 // StartIG runs ig with the gadget image under test (local, unsigned) and
@@ -120,8 +122,10 @@ func startIG(t *testing.T, cmd *exec.Cmd) *IG {
 		sc := bufio.NewScanner(pipe)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
+			now := time.Now()
 			g.mu.Lock()
 			g.lines = append(g.lines, sc.Text())
+			g.arrived = append(g.arrived, now)
 			g.mu.Unlock()
 		}
 		_ = cmd.Wait()
