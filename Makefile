@@ -7,8 +7,11 @@
 #   make deps    install build and test dependencies (idempotent)
 #   make test-k8s  the gadget through kubectl gadget on a single-node cluster
 #                in a VM (make k8s builds the cluster's parts once)
-#   make bench   benchmark against the floor, BCC, bpftrace (and COMPARE_IMAGE):
-#                writes bench/results/REPORT.md, bench.png and raw.json
+#   make bench   benchmark against the floor, IG's own trace_tcpretrans
+#                (COMPARE_IMAGE), BCC, bpftrace: writes bench/results/REPORT.md,
+#                bench.png and raw.json
+#   make compare-image  IG's own trace_tcpretrans gadget, built from IG's Go
+#                module into $(IG_OWN_IMAGE) (make bench's comparison)
 #   make keys    a cosign key pair for local signing (keys/cosign.key, .pub)
 #   make push    push $(IMAGE) to its registry
 #   make sign    sign the pushed $(IMAGE) with $(COSIGN_KEY)
@@ -75,9 +78,10 @@ CORE_KERNEL_CACHE ?= /var/cache/trace_tcpretrans/kernels
 CORE_BTF_CACHE ?= /var/cache/trace_tcpretrans/btf
 
 # make bench: runs per configuration, seconds per native run and per VM run,
-# workload levels (streams:1-in-N drop:SYNs per second), the VM's kernel, an
-# optional image from ig's local store to compare with, and the lock that
-# serializes VM boots on this machine.
+# workload levels (streams:1-in-N drop:SYNs per second), the VM's kernel, the
+# image from ig's local store to compare with (IG's own gadget by default;
+# COMPARE_IMAGE= for none), and the lock that serializes VM boots on this
+# machine.
 BENCH_RUNS ?= 3
 BENCH_SECONDS ?= 20
 BENCH_VM_SECONDS ?= 10
@@ -85,10 +89,15 @@ BENCH_NATIVE_LEVELS ?= 8:50:0
 BENCH_VM_LEVELS ?= 8:50:0,16:10:400,16:10:1500,8:10:3000
 BENCH_KERNEL ?= 6.1
 BENCH_VM ?= 1
-COMPARE_IMAGE ?=
+# IG's own trace_tcpretrans at IG_VERSION, built by make compare-image. A
+# name of its own: neither this gadget's nor IG's published
+# ghcr.io/inspektor-gadget/gadget/trace_tcpretrans, which a local build would
+# shadow.
+IG_OWN_IMAGE := localhost/ig-own/trace_tcpretrans:$(IG_VERSION)
+COMPARE_IMAGE ?= $(IG_OWN_IMAGE)
 VM_LOCK ?= /tmp/vm.lock
 
-.PHONY: all deps ig vm build run test test-unit test-bpf test-core test-integration test-k8s k8s k8s-tests export inspect clean bench keys push sign timeline
+.PHONY: all deps ig vm build run test test-unit test-bpf test-core test-integration test-k8s k8s k8s-tests export inspect clean bench compare-image keys push sign timeline
 
 all: build
 
@@ -210,11 +219,19 @@ k8s: deps
 	$(SUDO) env "PATH=$(PATH)" K8S_CACHE=$(K8S_CACHE) IG_VERSION=$(IG_VERSION) CLANG=$(CLANG) \
 		scripts/k8s.sh > $(OUT)/k8s-parts.tmp && mv $(OUT)/k8s-parts.tmp $(OUT)/k8s-parts
 
-bench: build $(VM)
+# IG's own gadget is built only when it is the comparison.
+bench: build $(VM) $(if $(filter $(IG_OWN_IMAGE),$(COMPARE_IMAGE)),compare-image)
 	$(SUDO) env "PATH=$(PATH)" IMAGE=$(IMAGE) COMPARE_IMAGE=$(COMPARE_IMAGE) CLANG=$(CLANG) \
 		BENCH_RUNS=$(BENCH_RUNS) BENCH_SECONDS=$(BENCH_SECONDS) BENCH_VM_SECONDS=$(BENCH_VM_SECONDS) \
 		BENCH_NATIVE_LEVELS=$(BENCH_NATIVE_LEVELS) BENCH_VM_LEVELS=$(BENCH_VM_LEVELS) \
 		BENCH_KERNEL=$(BENCH_KERNEL) BENCH_VM=$(BENCH_VM) VM_LOCK=$(VM_LOCK) bench/run.sh
+
+# IG's own trace_tcpretrans from IG's Go module (go env GOMODCACHE, downloaded
+# if missing), copied under $(OUT)/ig-own and built with bin/ig; skipped when
+# $(IG_OWN_IMAGE) is already in ig's local store.
+compare-image: deps $(IG)
+	$(SUDO) env "PATH=$(PATH)" IG_VERSION=$(IG_VERSION) CLANG=$(CLANG) LLVM_STRIP=$(LLVM_STRIP) \
+		scripts/compare-image.sh $(IG) $(IG_OWN_IMAGE) $(OUT)/ig-own
 
 # README's chart, from the events of TestStorm in the METRICS_KERNEL guest
 # of the last make test-integration.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make bench`: measure, in one run, this gadget against the floor (empty
-# programs on the same hooks), an optional comparison image, BCC's
-# tcpretrans and bpftrace's tcpretrans.bt; write bench/results/REPORT.md,
-# bench/results/bench.png and the raw data. Variables come from the Makefile.
+# programs on the same hooks), the comparison image (IG's own
+# trace_tcpretrans unless COMPARE_IMAGE says otherwise; none if empty),
+# BCC's tcpretrans and bpftrace's tcpretrans.bt; write
+# bench/results/REPORT.md, bench/results/bench.png and the raw data.
+# Variables come from the Makefile.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

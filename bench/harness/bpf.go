@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
 
 	"trace_tcpretrans/test/gadgettest"
 )
@@ -71,7 +74,10 @@ func kprobesAvailable() bool {
 	return err == nil && ok
 }
 
-// hookOfSection names the hook of an ELF section the way the report does.
+// hookOfSection names the hook of an ELF section the way the report does:
+// by the tracepoint or function, whatever the kind of program, so that a
+// classic tracepoint (tracepoint/tcp/tcp_retransmit_skb) and a BTF one
+// (tp_btf/tcp_retransmit_skb) are on the same hook.
 func hookOfSection(sec string) string {
 	switch {
 	case strings.HasSuffix(sec, "/tcp_retransmit_skb"):
@@ -95,6 +101,7 @@ type Object struct {
 	Names   map[string]string // program name -> hook
 	Skipped []string
 	readers []*gadgettest.Reader
+	links   []link.Link // the tp_btf programs, attached by the bench
 	Events  *eventCounter
 }
 
@@ -104,6 +111,9 @@ func (o *Object) Close() {
 		if err := r.Close(); err != nil {
 			logf("%s: reading its buffer: %v", o.Name, err)
 		}
+	}
+	for _, l := range o.links {
+		l.Close()
 	}
 	o.obj.Close()
 }
@@ -128,9 +138,28 @@ func loadObjectMode(name, path string, drain, batched bool) (*Object, error) {
 	// kprobe program does not count.
 	var skip []string
 	skip, o.Skipped = programsToSkip(spec, kprobesAvailable(), name == "floor")
-	o.obj, err = gadgettest.LoadFromSpec(spec, gadgettest.Options{Skip: skip})
+	// gadgettest attaches classic tracepoints and kprobes; the bench
+	// attaches BTF tracepoints itself.
+	var btfTP []string
+	for n, p := range spec.Programs {
+		if strings.HasPrefix(p.SectionName, "tp_btf/") && !slices.Contains(skip, n) {
+			btfTP = append(btfTP, n)
+		}
+	}
+	o.obj, err = gadgettest.LoadFromSpec(spec, gadgettest.Options{Skip: skip, NoAttach: btfTP})
 	if err != nil {
+		if why := missingContexts(spec, kernelHasStruct); len(why) > 0 {
+			return nil, fmt.Errorf("%s: %s: %w", path, strings.Join(why, "; "), err)
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, n := range btfTP {
+		l, err := link.AttachTracing(link.TracingOptions{Program: o.obj.Coll.Programs[n], AttachType: spec.Programs[n].AttachType})
+		if err != nil {
+			o.Close()
+			return nil, fmt.Errorf("%s: attaching %s: %w", path, n, err)
+		}
+		o.links = append(o.links, l)
 	}
 	for n, p := range spec.Programs {
 		info, err := o.obj.Coll.Programs[n].Info()
@@ -170,7 +199,7 @@ func programsToSkip(spec *ebpf.CollectionSpec, kprobes, floor bool) (skip, why [
 			if !kprobes {
 				reason = "no kprobes on this kernel"
 			}
-		case strings.HasPrefix(p.SectionName, "tracepoint/"):
+		case strings.HasPrefix(p.SectionName, "tracepoint/") || strings.HasPrefix(p.SectionName, "tp_btf/"):
 			if hookOfSection(p.SectionName) == "timer" && hasKprobeTLP && kprobes && !floor {
 				reason = "kprobe used for loss probes"
 			}
@@ -183,6 +212,58 @@ func programsToSkip(spec *ebpf.CollectionSpec, kprobes, floor bool) (skip, why [
 		}
 	}
 	return skip, why
+}
+
+// missingContexts explains why a classic tracepoint program cannot load:
+// the struct its context points to (its first argument, the tracepoint's
+// record, such as trace_event_raw_tcp_event_sk_skb) is not in the kernel's
+// BTF, so CO-RE cannot relocate the program's reads of it. A kernel changes
+// these structs when it changes a tracepoint's fields. has tells whether
+// the kernel has a struct of that name.
+func missingContexts(spec *ebpf.CollectionSpec, has func(name string) bool) []string {
+	var why []string
+	for n, p := range spec.Programs {
+		if !strings.HasPrefix(p.SectionName, "tracepoint/") || len(p.Instructions) == 0 {
+			continue
+		}
+		if st := contextStruct(p); st != "" && !has(st) {
+			why = append(why, fmt.Sprintf("this kernel has no struct %s, the context of %s (%s)", st, n, p.SectionName))
+		}
+	}
+	slices.Sort(why)
+	return why
+}
+
+// contextStruct is the name of the struct a program's first argument
+// points to, from the object's BTF; "" if unknown.
+func contextStruct(p *ebpf.ProgramSpec) string {
+	fn := btf.FuncMetadata(&p.Instructions[0])
+	if fn == nil {
+		return ""
+	}
+	proto, ok := fn.Type.(*btf.FuncProto)
+	if !ok || len(proto.Params) == 0 {
+		return ""
+	}
+	ptr, ok := btf.UnderlyingType(proto.Params[0].Type).(*btf.Pointer)
+	if !ok {
+		return ""
+	}
+	if st, ok := btf.UnderlyingType(ptr.Target).(*btf.Struct); ok {
+		return st.Name
+	}
+	return ""
+}
+
+// kernelHasStruct looks a struct up in the running kernel's BTF; true when
+// that BTF cannot be read (nothing is known to be missing).
+func kernelHasStruct(name string) bool {
+	k, err := btf.LoadKernelSpec()
+	if err != nil {
+		return true
+	}
+	var st *btf.Struct
+	return k.TypeByName(name, &st) == nil
 }
 
 // drain reads every ring buffer and perf buffer of the object, counting

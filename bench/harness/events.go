@@ -30,6 +30,7 @@ type eventCounter struct {
 	events, retrans, segs, loss, synack, lost atomic.Int64
 
 	typeOff, segsOff         int // -1 when the record has no such field
+	typeSize                 int // bytes of the type field: 1 (ours), 4 (IG's own, a plain enum)
 	retransV, lossV, synackV uint64
 }
 
@@ -45,8 +46,8 @@ func newEventCounter(spec *ebpf.CollectionSpec) *eventCounter {
 	for _, m := range ev.Members {
 		switch m.Name {
 		case contract.Type.Field, "type":
-			if e, ok := btf.UnderlyingType(m.Type).(*btf.Enum); ok && e.Size == 1 {
-				c.typeOff = int(m.Offset.Bytes())
+			if e, ok := btf.UnderlyingType(m.Type).(*btf.Enum); ok && (e.Size == 1 || e.Size == 2 || e.Size == 4) {
+				c.typeOff, c.typeSize = int(m.Offset.Bytes()), int(e.Size)
 				for _, v := range e.Values {
 					switch v.Name {
 					case "RETRANS":
@@ -69,11 +70,20 @@ func newEventCounter(spec *ebpf.CollectionSpec) *eventCounter {
 
 func (c *eventCounter) add(raw []byte) {
 	c.events.Add(1)
-	if c.typeOff < 0 || c.typeOff >= len(raw) {
+	if c.typeOff < 0 || c.typeOff+c.typeSize > len(raw) {
 		c.retrans.Add(1)
 		return
 	}
-	switch uint64(raw[c.typeOff]) {
+	var typ uint64
+	switch c.typeSize {
+	case 1:
+		typ = uint64(raw[c.typeOff])
+	case 2:
+		typ = uint64(binary.NativeEndian.Uint16(raw[c.typeOff:]))
+	default:
+		typ = uint64(binary.NativeEndian.Uint32(raw[c.typeOff:]))
+	}
+	switch typ {
 	case c.retransV:
 		c.retrans.Add(1)
 		if c.segsOff >= 0 && c.segsOff+2 <= len(raw) {

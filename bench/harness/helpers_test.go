@@ -33,6 +33,9 @@ func TestHookOfSection(t *testing.T) {
 		"tracepoint/tcp/tcp_retransmit_skb":    "retransmit_skb",
 		"tracepoint/tcp/tcp_retransmit_synack": "retransmit_synack",
 		"tracepoint/timer/timer_expire_entry":  "timer",
+		"tp_btf/tcp_retransmit_skb":            "retransmit_skb",
+		"tp_btf/tcp_retransmit_synack":         "retransmit_synack",
+		"tp_btf/timer_expire_entry":            "timer",
 		"kprobe/tcp_send_loss_probe":           "tlp",
 		"kprobe/tcp_connect":                   "",
 		"tcp_retransmit_skb":                   "",
@@ -293,5 +296,12 @@ func TestProcToolHookOf(t *testing.T) {
 	}
 	for name, want := range tests {
 		assert.Equal(t, want, ig.HookOf(ProgStat{Name: name}), name)
+	}
+
+	// Without the object's names: this gadget's programs and IG's own by
+	// their names, whatever their type (tp_btf programs are "tracing").
+	ig = igTool("bin/ig", "img", nil)
+	for name, want := range map[string]string{"ig_tcpretrans": "retransmit_skb", "ig_synack": "retransmit_synack", "ig_tcplossprobe": "tlp"} {
+		assert.Equal(t, want, ig.HookOf(ProgStat{Name: name, Type: "tracing"}), name)
 	}
 }

@@ -27,6 +27,20 @@ func hookLabel(h string) string {
 	return h
 }
 
+// typedHookLabel is hookLabel for a program of a type as bpftool names it:
+// a kprobe on the function tcp_retransmit_skb (bpftrace) is not the
+// tracepoint, and a BTF tracepoint (tp_btf, type "tracing") is on the same
+// tracepoint as a classic one.
+func typedHookLabel(typ, h string) string {
+	switch {
+	case h == "retransmit_skb" && typ == "kprobe":
+		return "kprobe tcp_retransmit_skb"
+	case typ == "tracing" && strings.HasPrefix(hookLabel(h), "tracepoint "):
+		return hookLabel(h) + " (tp_btf)"
+	}
+	return hookLabel(h)
+}
+
 // progHookLabel names the hook with the tracer's program type, e.g. a
 // kprobe on tcp_retransmit_skb (bpftrace) versus the tracepoint.
 func progHookLabel(t ToolResult, h string) string {
@@ -38,7 +52,7 @@ func progHookLabel(t ToolResult, h string) string {
 			if h == "retransmit_skb" && p.Type == "kprobe" {
 				return "kprobe tcp_retransmit_skb (floor: the tracepoint)"
 			}
-			return hookLabel(h)
+			return typedHookLabel(p.Type, h)
 		}
 	}
 	return hookLabel(h)

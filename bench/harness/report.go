@@ -96,11 +96,13 @@ func hasData(r *Result) bool {
 	return r != nil && len(r.Tools) > 0
 }
 
-// writeReport renders REPORT.md, one section after the other; the VM's
-// sections are left out when it did not run.
+// writeReport renders REPORT.md, one section after the other: the
+// comparison image first when there is one; the VM's sections are left out
+// when it did not run.
 func writeReport(in reportInput) string {
 	var m md
 	writeHeader(&m, in)
+	writeCompare(&m, in.Nat, in.VM, in.CompareImage)
 	writeGoals(&m, in.Nat, in.VM)
 	writeRatios(&m, in.Nat, in.VM, in.CompareImage)
 	writeCostSection(&m, in.Nat, in.VM)

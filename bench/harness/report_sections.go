@@ -28,7 +28,11 @@ func writeHeader(m *md, in reportInput) {
 		m.p("| VM | not run |\n")
 	}
 	if in.CompareImage != "" {
-		m.p("| comparison image | `%s` |\n", in.CompareImage)
+		desc := ""
+		if d := compareDesc(in.CompareImage); d != "" {
+			desc = " (" + d + ")"
+		}
+		m.p("| comparison image | `%s`%s |\n", in.CompareImage, desc)
 	} else {
 		m.p("| comparison image | not given (set `COMPARE_IMAGE=`) |\n")
 	}
@@ -284,11 +288,7 @@ func writeProgramsTable(m *md, r *Result) {
 	m.p("### %s (%s)\n\n| tracer | program | type | hook | run_cnt | ns/run | recursion misses |\n|---|---|---|---|---|---|---|\n", r.Phase, r.Kernel)
 	for _, t := range r.Tools {
 		for _, a := range aggregatePrograms(t) {
-			hl := hookLabel(a.Hook)
-			if a.Hook == "retransmit_skb" && a.Type == "kprobe" {
-				hl = "kprobe tcp_retransmit_skb"
-			}
-			m.p("| %s | `%s` | %s | %s | %s | %s | %d |\n", toolLabel[t.Name], a.Name, a.Type, hl,
+			m.p("| %s | `%s` | %s | %s | %s | %s | %d |\n", toolLabel[t.Name], a.Name, a.Type, typedHookLabel(a.Type, a.Hook),
 				stats.Num(float64(a.RunCnt), 0), stats.Num(float64(a.RunNs)/float64(a.RunCnt), 0), a.Missed)
 		}
 		if len(t.Skipped) > 0 {

@@ -145,6 +145,19 @@ func TestProgramsSection(t *testing.T) {
 	assert.Contains(t, got, "| BCC tcpretrans | `tracepoint__tcp__tcp_retransmit_skb` | tracepoint | tracepoint tcp_retransmit_skb | 200 | 2,000 | 0 |\n")
 }
 
+func TestProgramsTableBTFTracepoint(t *testing.T) {
+	r := nativeResult()
+	r.Tools = r.Tools[:1]
+	for i := range r.Tools[0].Windows {
+		r.Tools[0].Windows[i].Tool[0].Type = "tracing" // tp_btf/tcp_retransmit_skb
+	}
+	got := render(func(m *md) { writeProgramsTable(m, r) })
+	assert.Contains(t, got, "| this gadget | `ig_tcpretrans` | tracing | tracepoint tcp_retransmit_skb (tp_btf) | 200 | 1,500 | 0 |\n")
+	got = render(func(m *md) { writeCostTable(m, r, "Native") })
+	assert.Contains(t, got, "| this gadget | tracepoint tcp_retransmit_skb (tp_btf) | 200 | 1,500 (1,000–2,000) | 100 (100–100) | 15.0× (10.0–20.0) |\n",
+		"the same hook as the floor's tracepoint")
+}
+
 func TestHeader(t *testing.T) {
 	in := reportInput{Nat: nativeResult(), Wall: 300, Command: "make bench BENCH_VM=0", Commit: "abc1234"}
 	got := render(func(m *md) { writeHeader(m, in) })
@@ -293,6 +306,13 @@ func TestLabels(t *testing.T) {
 	bt := ToolResult{Windows: []Window{{Tool: []ProgStat{{Name: "tcp_retransmit_", Type: "kprobe", Hook: "retransmit_skb"}}}}}
 	assert.Equal(t, "kprobe tcp_retransmit_skb (floor: the tracepoint)", progHookLabel(bt, "retransmit_skb"))
 	assert.Equal(t, "tracepoint timer_expire_entry", progHookLabel(bt, "timer"))
+	btfTP := ToolResult{Windows: []Window{{Tool: []ProgStat{{Name: "ig_tcpretrans", Type: "tracing", Hook: "retransmit_skb"}}}}}
+	assert.Equal(t, "tracepoint tcp_retransmit_skb (tp_btf)", progHookLabel(btfTP, "retransmit_skb"))
+	assert.Equal(t, "tracepoint tcp_retransmit_synack (tp_btf)", typedHookLabel("tracing", "retransmit_synack"))
+	assert.Equal(t, "tracepoint tcp_retransmit_synack", typedHookLabel("tracepoint", "retransmit_synack"))
+	assert.Equal(t, "kprobe tcp_retransmit_skb", typedHookLabel("kprobe", "retransmit_skb"))
+	assert.Equal(t, "kprobe tcp_send_loss_probe", typedHookLabel("tracing", "tlp"), "not a tracepoint")
+	assert.Equal(t, "(other)", typedHookLabel("tracing", ""))
 	assert.Equal(t, "`8:50:0`, `16:10:400`", levelNames(vmResult().Levels))
 	assert.Equal(t, "none", orNone(""))
 	assert.Equal(t, "`x`", orNone("x"))
