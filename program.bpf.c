@@ -27,9 +27,6 @@
 // include/uapi/asm-generic/errno.h
 #define ENOBUFS 105
 
-// include/uapi/linux/time.h: the clock of bpf_ktime_get_ns().
-#define CLOCK_MONOTONIC 1
-
 // make bench also builds this file with BENCH_LEAVE_OUT set, each variant
 // leaving out one step of an event, to measure what that step costs
 // (bench/README.md). The image's objects leave out nothing.
@@ -185,24 +182,9 @@ __u64 hz_first_ns = 0;
 GADGET_TRACER_MAP(events, EVENTS_SIZE);
 GADGET_TRACER(tcpretrans, events, event);
 
-// Batched wake-ups of the ring buffer's reader (see submit_event()): when
-// the reader was last woken, whether the timer that wakes it next is
-// pending, and that timer. Only tp_btf programs use this map: the verifier
-// refuses a map holding a bpf_timer in tracepoint and kprobe programs.
-struct wakeup {
-	struct bpf_timer timer;
-	__u64 last_ns;
-	__u64 armed;
-	__u64 setup;
-	__u64 ready;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct wakeup);
-} tcpretrans_wakeup SEC(".maps");
+// When the ring buffer's reader was last woken (bpf_ktime_get_ns()), by
+// submit_event() or ig_wakeup.
+__u64 wakeup_last_ns = 0;
 
 // The count mode's flows, fetched (and emptied) by ig every
 // --map-fetch-interval and when the gadget stops. Entries are allocated
@@ -605,107 +587,47 @@ static __always_inline void count_flow(const struct flow *fl, int version,
 }
 
 // wake_reader wakes the ring buffer's reader without an event: a record
-// reserved and discarded at once, which readers skip. Non-zero when the ring
-// buffer is full.
-static __always_inline long wake_reader(void)
+// reserved and discarded at once, which readers skip.
+static __always_inline void wake_reader(void)
 {
 	void *rec = bpf_ringbuf_reserve(&events, 8, 0);
 
-	if (!rec)
-		return -1;
-	bpf_ringbuf_discard(rec, BPF_RB_FORCE_WAKEUP);
-	return 0;
+	if (rec)
+		bpf_ringbuf_discard(rec, BPF_RB_FORCE_WAKEUP);
 }
 
-// wakeup_fire is the timer's callback, run at most max_delay after an event
-// was submitted without waking the reader: it wakes the reader for every
-// event submitted until now.
-static int wakeup_fire(void *map, __u32 *key, struct wakeup *w)
+// wake_due tells whether the reader was last woken half of max_delay ago or
+// earlier.
+static __always_inline bool wake_due(const struct config *cfg, __u64 now)
 {
-	const struct config *cfg = config_get();
-
-	// Disarmed (a full barrier) before the wake-up: an event submitted
-	// after this point arms the timer again, one submitted before is seen
-	// by the reader this wake-up wakes.
-	__sync_lock_test_and_set(&w->armed, 0);
-	w->last_ns = bpf_ktime_get_ns();
-	if (!wake_reader() || !cfg)
-		return 0;
-	// A full ring buffer woke its reader as it filled (submit_event());
-	// wake it again later for the events it has not read yet.
-	if (!__sync_lock_test_and_set(&w->armed, 1))
-		bpf_timer_start(&w->timer, (__u64)cfg->max_delay_us * 1000, 0);
-	return 0;
+	return now - wakeup_last_ns >= (__u64)cfg->max_delay_us * 500;
 }
 
-// wakeup_get returns the state of batched wake-ups with its timer set up,
-// or NULL where BPF timers are missing (they came in Linux 5.15, commit
-// b00628b1c7d5 "bpf: Introduce bpf timers.") or could not be set up. The
-// first event sets the timer up; the ones that race with it wake the reader
-// as usual.
-static __always_inline struct wakeup *wakeup_get(void)
-{
-	struct wakeup *w;
-	__u32 zero = 0;
-
-	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_timer_start))
-		return NULL;
-	w = bpf_map_lookup_elem(&tcpretrans_wakeup, &zero);
-	if (!w)
-		return NULL;
-	if (w->ready)
-		return w;
-	if (__sync_lock_test_and_set(&w->setup, 1))
-		return NULL;
-	if (bpf_timer_init(&w->timer, &tcpretrans_wakeup, CLOCK_MONOTONIC) ||
-	    bpf_timer_set_callback(&w->timer, wakeup_fire))
-		return NULL;
-	w->ready = 1;
-	return w;
-}
-
-// submit_event hands a filled event to the reader. The reader is woken at
-// once when it was last woken max_delay ago or earlier (a quiet host sees
-// every event at once), when the ring buffer is a quarter full, and where
-// the kernel has no BPF timers (before 5.15) or in the programs that may not
-// use them (batched false). Otherwise the event waits without a wake-up,
-// each costing the retransmitting CPU an interrupt and the reader a
-// context switch, and the timer wakes the reader max_delay after its last
-// wake-up at the latest.
+// submit_event hands a filled event to the reader. An event that comes when
+// the reader was last woken half of max_delay ago or earlier (on a quiet
+// host, every event) wakes it at once, as does one that finds the ring
+// buffer a quarter full. The others wait without the wake-up that would cost
+// the retransmitting CPU an interrupt and the reader a context switch:
+// ig_wakeup, which runs every half max_delay on every CPU, wakes the reader
+// for them within max_delay. With max_delay 0 every event wakes the reader.
 static __always_inline void submit_event(void *ctx, const struct config *cfg,
-					 struct event *event, bool batched)
+					 struct event *event)
 {
-	__u64 now, last, delay = (__u64)cfg->max_delay_us * 1000;
-	struct wakeup *w = NULL;
+	__u64 now;
 
-	if (batched && delay)
-		w = wakeup_get();
-	if (!w) {
+	if (!cfg->max_delay_us ||
+	    !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_ringbuf_query)) {
 		gadget_submit_buf(ctx, &events, event, sizeof(*event));
 		return;
 	}
 	now = bpf_ktime_get_ns();
-	last = w->last_ns;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= EVENTS_SIZE / 4) {
-		w->last_ns = now;
+	if (wake_due(cfg, now) ||
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= EVENTS_SIZE / 4) {
+		wakeup_last_ns = now;
 		bpf_ringbuf_submit(event, BPF_RB_FORCE_WAKEUP);
 		return;
 	}
-	if (now - last >= delay) {
-		w->last_ns = now;
-		bpf_ringbuf_submit(event, 0);
-		return;
-	}
 	bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
-	// Armed after the submission (a full barrier): if the timer was still
-	// armed, it has not disarmed yet and its wake-up will show the event.
-	if (__sync_lock_test_and_set(&w->armed, 1))
-		return;
-	if (bpf_timer_start(&w->timer, last + delay - now, 0)) {
-		// Never leave an event without a wake-up.
-		w->armed = 0;
-		wake_reader();
-	}
 }
 
 // reserve_event takes a zeroed event from the ring buffer and fills what
@@ -729,13 +651,12 @@ reserve_event(enum tcpretrans_type type, const struct flow *fl, int version,
 }
 
 // trace_sock emits a RETRANS, RETRANS_FAILED or LOSS event for a full
-// socket; fl holds its addresses and state its TCP state. batched is true
-// in tp_btf programs (see submit_event()).
+// socket; fl holds its addresses and state its TCP state.
 static __always_inline int trace_sock(void *ctx, const struct config *cfg,
 				      const struct sock *sk,
 				      const struct flow *fl, __u8 state,
 				      const struct sk_buff *skb, int err,
-				      enum tcpretrans_type type, bool batched)
+				      enum tcpretrans_type type)
 {
 	struct gadget_socket_value *owner = NULL;
 	struct event *event;
@@ -767,7 +688,7 @@ static __always_inline int trace_sock(void *ctx, const struct config *cfg,
 			fill_segment(event, skb);
 	}
 
-	submit_event(ctx, cfg, event, batched);
+	submit_event(ctx, cfg, event);
 	return 0;
 }
 
@@ -786,12 +707,11 @@ static __always_inline int trace_loss_probe(void *ctx, const struct config *cfg,
 		       BPF_CORE_READ(sk, __sk_common.skc_family));
 	return trace_sock(ctx, cfg, sk, &fl,
 			  BPF_CORE_READ(sk, __sk_common.skc_state), NULL, 0,
-			  LOSS, false);
+			  LOSS);
 }
 
-// Both TCP programs are tp_btf programs: cheaper than tracepoint programs
-// (the kernel builds no trace record for them), and allowed BPF timers,
-// which batch the reader's wake-ups (submit_event()).
+// Both TCP programs are tp_btf programs, cheaper than tracepoint programs:
+// the kernel builds no trace record for them.
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(ig_tcpretrans, const struct sock *sk, const struct sk_buff *skb)
 {
@@ -810,7 +730,7 @@ int BPF_PROG(ig_tcpretrans, const struct sock *sk, const struct sk_buff *skb)
 		       BPF_CORE_READ(sk, __sk_common.skc_family));
 	return trace_sock(ctx, cfg, sk, &fl,
 			  BPF_CORE_READ(sk, __sk_common.skc_state), skb, err,
-			  err ? RETRANS_FAILED : RETRANS, true);
+			  err ? RETRANS_FAILED : RETRANS);
 }
 
 SEC("kprobe/tcp_send_loss_probe")
@@ -912,7 +832,29 @@ int BPF_PROG(ig_synack, const struct sock *sk, const struct request_sock *req)
 	event->total_retrans = BPF_CORE_READ(req, num_retrans);
 	event->backoff = BPF_CORE_READ_BITFIELD_PROBED(req, num_timeout);
 
-	submit_event(ctx, cfg, event, true);
+	submit_event(ctx, cfg, event);
+	return 0;
+}
+
+// Every half max_delay on every CPU (a software cpu-clock perf event, which
+// fires on idle CPUs too; the wasm operator sets its frequency from
+// --max-delay): wakes the reader when events wait in the ring buffer and its
+// last wake-up is half of max_delay old or older. An event that waits was
+// submitted less than half max_delay after that wake-up, so it waits at most
+// max_delay.
+SEC("perf_event/wakeup")
+int ig_wakeup(struct bpf_perf_event_data *ctx)
+{
+	const struct config *cfg = config_get();
+	__u64 now;
+
+	if (!cfg || !cfg->max_delay_us)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (!wake_due(cfg, now) || !bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA))
+		return 0;
+	wakeup_last_ns = now;
+	wake_reader();
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 // The wasm operator of trace_tcpretrans: it validates the parameters,
 // attaches one of the two tcp_send_loss_probe programs (none with
-// --loss=false), hands the filters to the BPF programs, keeps only the data
+// --loss=false), sets how often ig_wakeup runs (--max-delay), hands the
+// filters to the BPF programs, keeps only the data
 // source of the chosen mode (events, or flows with --count) and reports
 // flows the count mode could not count. Its logic is in package hook, which
 // is tested natively.
@@ -56,10 +57,12 @@ func gadgetPreStart() int32 {
 		api.Errorf("%s", err)
 		return 1
 	}
-	for key, val := range hook.Config(chosen) {
-		if err := api.SetConfig(key, val); err != nil {
-			api.Errorf("setting %s: %s", key, err)
-			return 1
+	for _, cfg := range []map[string]string{hook.Config(chosen), hook.WakeupConfig(filters)} {
+		for key, val := range cfg {
+			if err := api.SetConfig(key, val); err != nil {
+				api.Errorf("setting %s: %s", key, err)
+				return 1
+			}
 		}
 	}
 	api.Debugf("tcp_send_loss_probe hooked with %s (requested %s)", chosen, requested)

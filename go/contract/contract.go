@@ -36,10 +36,6 @@ const (
 	FlowCountStruct = "flow_counts"
 	MaxFlows        = 8192
 	FlowsDroppedMap = "tcpretrans_flows_dropped"
-	// WakeupMap holds the timer of batched wake-ups (--max-delay) and
-	// WakeupStruct is its value.
-	WakeupMap    = "tcpretrans_wakeup"
-	WakeupStruct = "wakeup"
 	// EventsSize is the ring buffer's size in bytes; a quarter of it
 	// pending wakes the reader at once.
 	EventsSize = 256 * 1024
@@ -51,10 +47,14 @@ const (
 	ProgLossKprobe = "ig_tlp_kprobe" // kprobe tcp_send_loss_probe
 	ProgLossTimer  = "ig_tlp_timer"  // tracepoint timer:timer_expire_entry
 	ProgSynack     = "ig_synack"     // tp_btf tcp_retransmit_synack
+	ProgWakeup     = "ig_wakeup"     // perf_event: software cpu-clock on every CPU
+	// WakeupSection is ig_wakeup's section; ig's configuration of the perf
+	// event goes by its name (programs.wakeup.sampler.frequency).
+	WakeupSection = "perf_event/wakeup"
 )
 
 // Programs lists every program of the object.
-var Programs = []string{ProgRetransmit, ProgLossKprobe, ProgLossTimer, ProgSynack}
+var Programs = []string{ProgRetransmit, ProgLossKprobe, ProgLossTimer, ProgSynack, ProgWakeup}
 
 // Kernel symbols whose presence in /proc/kallsyms the gadget's parts test.
 const (
@@ -77,8 +77,18 @@ const (
 	ParamMaxDelay = "max-delay"
 )
 
-// MaxDelayLimit is the largest --max-delay accepted.
-const MaxDelayLimit = time.Second
+// The accepted --max-delay values: 0 (a wake-up per event) or between
+// MinMaxDelay and MaxDelayLimit.
+const (
+	MinMaxDelay   = time.Millisecond
+	MaxDelayLimit = time.Second
+)
+
+// WakeupHz is the frequency of ig_wakeup on each CPU for a --max-delay of
+// maxDelayUs microseconds (not 0): two runs per max-delay.
+func WakeupHz(maxDelayUs uint32) uint64 {
+	return 2_000_000 / uint64(maxDelayUs)
+}
 
 // Param is one of the gadget's parameters.
 type Param struct {

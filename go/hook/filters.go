@@ -72,17 +72,28 @@ func parseBool(key, value string) (uint8, error) {
 	return 0, nil
 }
 
-// parseDelay validates --max-delay: a duration from 0 to
-// contract.MaxDelayLimit ("0" alone is accepted too), in microseconds.
+// parseDelay validates --max-delay, in microseconds: 0, or a duration from
+// contract.MinMaxDelay to contract.MaxDelayLimit.
 func parseDelay(value string) (uint32, error) {
 	v := strings.TrimSpace(value)
 	if v == "" {
 		v = defaultOf(contract.ParamMaxDelay)
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 || d > contract.MaxDelayLimit {
-		return 0, fmt.Errorf("invalid value '%s' for --%s: give a duration from 0 to %s, such as 5ms (0 wakes ig for every event)",
-			value, contract.ParamMaxDelay, contract.MaxDelayLimit)
+	if err != nil || (d != 0 && (d < contract.MinMaxDelay || d > contract.MaxDelayLimit)) {
+		return 0, fmt.Errorf("invalid value '%s' for --%s: give 0 (ig woken for every event) or a duration from %s to %s, such as 5ms",
+			value, contract.ParamMaxDelay, contract.MinMaxDelay, contract.MaxDelayLimit)
 	}
 	return uint32(d / time.Microsecond), nil
+}
+
+// WakeupConfig returns the IG configuration of ig_wakeup for the filters:
+// its frequency, or disabled where no event waits for it (--max-delay 0,
+// --count).
+func WakeupConfig(c contract.Config) map[string]string {
+	if c.MaxDelayUs == 0 || c.Count != 0 {
+		return map[string]string{"programs." + contract.ProgWakeup + ".attach_to": Disabled}
+	}
+	name := strings.TrimPrefix(contract.WakeupSection, "perf_event/")
+	return map[string]string{"programs." + name + ".sampler.frequency": strconv.FormatUint(contract.WakeupHz(c.MaxDelayUs), 10)}
 }

@@ -97,24 +97,36 @@ func TestParseFiltersDefaults(t *testing.T) {
 }
 
 func TestParseFiltersValues(t *testing.T) {
-	f, err := ParseFilters(map[string]string{contract.ParamLoss: "false", contract.ParamSynack: "0", contract.ParamFailed: "true", contract.ParamFamily: "6", contract.ParamCount: "true", contract.ParamMaxDelay: "250us"})
+	f, err := ParseFilters(map[string]string{contract.ParamLoss: "false", contract.ParamSynack: "0", contract.ParamFailed: "true", contract.ParamFamily: "6", contract.ParamCount: "true", contract.ParamMaxDelay: "250ms"})
 	require.NoError(t, err)
-	assert.Equal(t, contract.Config{Ready: 1, Loss: 0, Synack: 0, Failed: 1, Family: 6, Count: 1, MaxDelayUs: 250}, f)
-	assert.Equal(t, []byte{1, 0, 0, 1, 6, 0, 0, 0, 1, 0, 0, 0, 250, 0, 0, 0}, f.Bytes())
-	assert.Equal(t, "loss=false synack=false failed=true family=6 count=true max-delay=250us", f.String())
+	assert.Equal(t, contract.Config{Ready: 1, Loss: 0, Synack: 0, Failed: 1, Family: 6, Count: 1, MaxDelayUs: 250000}, f)
+	assert.Equal(t, []byte{1, 0, 0, 1, 6, 0, 0, 0, 1, 0, 0, 0, 0x90, 0xd0, 0x03, 0}, f.Bytes())
+	assert.Equal(t, "loss=false synack=false failed=true family=6 count=true max-delay=250000us", f.String())
 }
 
 func TestParseMaxDelay(t *testing.T) {
-	for value, want := range map[string]uint32{"0": 0, "0s": 0, "1ms": 1000, " 20ms ": 20000, "1s": 1000000} {
+	for value, want := range map[string]uint32{"0": 0, "0s": 0, "1ms": 1000, " 20ms ": 20000, "1s": 1000000, "2500us": 2500} {
 		f, err := ParseFilters(map[string]string{contract.ParamMaxDelay: value})
 		require.NoError(t, err, value)
 		assert.Equal(t, want, f.MaxDelayUs, value)
 	}
-	for _, value := range []string{"2s", "-1ms", "5", "soon"} {
+	for _, value := range []string{"2s", "-1ms", "5", "soon", "999us"} {
 		_, err := ParseFilters(map[string]string{contract.ParamMaxDelay: value})
 		require.Error(t, err, value)
-		assert.Equal(t, "invalid value '"+value+"' for --max-delay: give a duration from 0 to 1s, such as 5ms (0 wakes ig for every event)", err.Error())
+		assert.Equal(t, "invalid value '"+value+"' for --max-delay: give 0 (ig woken for every event) or a duration from 1ms to 1s, such as 5ms", err.Error())
 	}
+}
+
+func TestWakeupConfig(t *testing.T) {
+	c := contract.DefaultConfig()
+	assert.Equal(t, map[string]string{"programs.wakeup.sampler.frequency": "400"}, WakeupConfig(c), "5 ms: every 2.5 ms")
+	c.MaxDelayUs = 1_000_000
+	assert.Equal(t, map[string]string{"programs.wakeup.sampler.frequency": "2"}, WakeupConfig(c))
+	c.MaxDelayUs = 0
+	assert.Equal(t, map[string]string{"programs.ig_wakeup.attach_to": Disabled}, WakeupConfig(c), "a wake-up per event")
+	c = contract.DefaultConfig()
+	c.Count = 1
+	assert.Equal(t, map[string]string{"programs.ig_wakeup.attach_to": Disabled}, WakeupConfig(c), "no event in the count mode")
 }
 
 func TestParseFiltersRejectsBadValues(t *testing.T) {

@@ -79,8 +79,7 @@ func TestBurstEndDeliveredWithinMaxDelay(t *testing.T) {
 	t.Logf("%d events; the last %s delivered after %s; the slowest after %s", len(evs), last, latency(last), latency(worst))
 	assert.LessOrEqual(t, latency(last), maxDelay+slack, "the last event of the burst: %s", last)
 	assert.LessOrEqual(t, latency(worst), maxDelay+slack, "every event of the burst: %s", worst)
-	// This kernel has BPF timers (Linux 5.15 and later): the events that
-	// followed a wake-up waited for the next one instead of waking the
-	// reader each.
+	// The events that followed a wake-up waited for the next one instead
+	// of waking the reader each.
 	assert.Greater(t, latency(worst), maxDelay/10, "wake-ups are batched")
 }

@@ -144,8 +144,8 @@ func TestObjectNames(t *testing.T) {
 	assert.Equal(t, "tracepoint/timer/timer_expire_entry", spec.Programs[contract.ProgLossTimer].SectionName)
 	assert.Equal(t, "tp_btf/tcp_retransmit_skb", spec.Programs[contract.ProgRetransmit].SectionName)
 	assert.Equal(t, "tp_btf/tcp_retransmit_synack", spec.Programs[contract.ProgSynack].SectionName)
-	assert.Equal(t, ebpf.Array, spec.Maps[contract.WakeupMap].Type)
-	assert.Equal(t, contract.WakeupStruct, spec.Maps[contract.WakeupMap].Value.TypeName())
+	assert.Equal(t, contract.WakeupSection, spec.Programs[contract.ProgWakeup].SectionName)
+	assert.Equal(t, ebpf.PerfEvent, spec.Programs[contract.ProgWakeup].Type)
 	assert.EqualValues(t, contract.EventsSize, spec.Maps[contract.EventsMap].MaxEntries)
 }
 
@@ -217,6 +217,12 @@ type gadgetMeta struct {
 	Params struct {
 		Wasm yaml.Node `yaml:"wasm"` // a mapping, kept in order
 	} `yaml:"params"`
+	Programs map[string]struct {
+		Perf    map[string]string `yaml:"perf"`
+		Sampler struct {
+			Frequency uint64 `yaml:"frequency"`
+		} `yaml:"sampler"`
+	} `yaml:"programs"`
 }
 
 type paramMeta struct {
@@ -254,6 +260,13 @@ func TestGadgetYAML(t *testing.T) {
 	assert.Equal(t, contract.Params, params)
 	assert.Equal(t, contract.LossHooks, possible[contract.ParamLossHook])
 	assert.Equal(t, contract.Families, possible[contract.ParamFamily])
+
+	// ig_wakeup's perf event, at the frequency of the default --max-delay
+	// (the wasm operator sets it for other values).
+	wakeup, ok := meta.Programs[strings.TrimPrefix(contract.WakeupSection, "perf_event/")]
+	require.True(t, ok, "programs: the perf event of %s", contract.WakeupSection)
+	assert.Equal(t, map[string]string{"type": "software", "config": "count_sw_cpu_clock", "sampleType": "sample_raw"}, wakeup.Perf)
+	assert.Equal(t, contract.WakeupHz(contract.DefaultConfig().MaxDelayUs), wakeup.Sampler.Frequency)
 }
 
 // makeVars reads the Makefile's plain assignments (NAME ?= value, NAME :=

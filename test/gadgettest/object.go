@@ -9,12 +9,15 @@ package gadgettest
 import (
 	"errors"
 	"fmt"
+	"io"
+	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"trace_tcpretrans/go/contract"
 )
@@ -33,7 +36,7 @@ type Options struct {
 type Object struct {
 	Spec  *ebpf.CollectionSpec
 	Coll  *ebpf.Collection
-	Links map[string]link.Link // by program name
+	Links map[string]io.Closer // by program name
 }
 
 // LoadSpec reads an object file.
@@ -83,12 +86,12 @@ func LoadFromSpec(spec *ebpf.CollectionSpec, opts Options) (*Object, error) {
 		}
 		return nil, fmt.Errorf("loading the object: %w", err)
 	}
-	o := &Object{Spec: spec, Coll: coll, Links: map[string]link.Link{}}
+	o := &Object{Spec: spec, Coll: coll, Links: map[string]io.Closer{}}
+	c := contract.DefaultConfig()
+	if opts.Config != nil {
+		c = *opts.Config
+	}
 	if _, ok := spec.Maps[contract.ConfigMap]; ok && !opts.NoConfig {
-		c := contract.DefaultConfig()
-		if opts.Config != nil {
-			c = *opts.Config
-		}
 		if err := o.WriteConfig(c); err != nil {
 			o.Close()
 			return nil, err
@@ -98,7 +101,12 @@ func LoadFromSpec(spec *ebpf.CollectionSpec, opts Options) (*Object, error) {
 		if slices.Contains(opts.NoAttach, name) {
 			continue
 		}
-		l, err := Attach(p, coll.Programs[name])
+		// As the wasm operator does: no wake-up program where no event
+		// waits for it.
+		if name == contract.ProgWakeup && (c.MaxDelayUs == 0 || c.Count != 0) {
+			continue
+		}
+		l, err := Attach(p, coll.Programs[name], c)
 		if err != nil {
 			o.Close()
 			return nil, err
@@ -137,9 +145,9 @@ func (o *Object) WriteConfig(c contract.Config) error {
 }
 
 // Attach attaches a program by its ELF section, as ig does for the kinds
-// of section the gadget uses.
-func Attach(p *ebpf.ProgramSpec, prog *ebpf.Program) (link.Link, error) {
-	var l link.Link
+// of section the gadget uses; c sets the frequency of a perf_event program.
+func Attach(p *ebpf.ProgramSpec, prog *ebpf.Program, c contract.Config) (io.Closer, error) {
+	var l io.Closer
 	var err error
 	switch {
 	case strings.HasPrefix(p.SectionName, "tracepoint/"):
@@ -152,6 +160,11 @@ func Attach(p *ebpf.ProgramSpec, prog *ebpf.Program) (link.Link, error) {
 		l, err = link.Kprobe(p.AttachTo, prog, nil)
 	case strings.HasPrefix(p.SectionName, "tp_btf/"):
 		l, err = link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+	case strings.HasPrefix(p.SectionName, "perf_event/"):
+		if c.MaxDelayUs == 0 {
+			return nil, fmt.Errorf("%s: no frequency without a max-delay", p.Name)
+		}
+		l, err = attachCPUClock(prog, contract.WakeupHz(c.MaxDelayUs))
 	default:
 		return nil, fmt.Errorf("%s: no attach rule for section %q", p.Name, p.SectionName)
 	}
@@ -159,6 +172,46 @@ func Attach(p *ebpf.ProgramSpec, prog *ebpf.Program) (link.Link, error) {
 		return nil, fmt.Errorf("attaching %s: %w", p.Name, err)
 	}
 	return l, nil
+}
+
+// cpuClock is a perf_event program attached to a software cpu-clock event
+// on every CPU.
+type cpuClock []int
+
+// attachCPUClock attaches prog to a cpu-clock event sampled hz times a
+// second on every CPU, as ig does for the gadget.yaml settings of ig_wakeup
+// (software, count_sw_cpu_clock, sample_raw), CPUs counted as ig counts them.
+func attachCPUClock(prog *ebpf.Program, hz uint64) (io.Closer, error) {
+	var fds cpuClock
+	for cpu := range runtime.NumCPU() {
+		fd, err := unix.PerfEventOpen(&unix.PerfEventAttr{
+			Type:        unix.PERF_TYPE_SOFTWARE,
+			Config:      unix.PERF_COUNT_SW_CPU_CLOCK,
+			Sample_type: unix.PERF_SAMPLE_RAW,
+			Sample:      hz,
+			Bits:        unix.PerfBitFreq,
+		}, -1, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
+		if err == nil {
+			fds = append(fds, fd)
+			err = unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_SET_BPF, prog.FD())
+		}
+		if err == nil {
+			err = unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_ENABLE, 0)
+		}
+		if err != nil {
+			fds.Close()
+			return nil, fmt.Errorf("cpu-clock perf event on CPU %d: %w", cpu, err)
+		}
+	}
+	return fds, nil
+}
+
+// Close detaches the program from every CPU.
+func (c cpuClock) Close() error {
+	for _, fd := range c {
+		unix.Close(fd)
+	}
+	return nil
 }
 
 // SocketValueTargets returns a BTF spec holding only IG's
