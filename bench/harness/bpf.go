@@ -11,8 +11,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
-	"github.com/cilium/ebpf/link"
 
+	"trace_tcpretrans/go/contract"
 	"trace_tcpretrans/test/gadgettest"
 )
 
@@ -77,9 +77,12 @@ func kprobesAvailable() bool {
 // hookOfSection names the hook of an ELF section the way the report does:
 // by the tracepoint or function, whatever the kind of program, so that a
 // classic tracepoint (tracepoint/tcp/tcp_retransmit_skb) and a BTF one
-// (tp_btf/tcp_retransmit_skb) are on the same hook.
+// (tp_btf/tcp_retransmit_skb) are on the same hook. A perf_event program
+// (the gadget's wake-up program) is on a cpu-clock event of every CPU.
 func hookOfSection(sec string) string {
 	switch {
+	case strings.HasPrefix(sec, "perf_event/"):
+		return "cpu_clock"
 	case strings.HasSuffix(sec, "/tcp_retransmit_skb"):
 		return "retransmit_skb"
 	case strings.HasSuffix(sec, "/tcp_retransmit_synack"):
@@ -101,7 +104,6 @@ type Object struct {
 	Names   map[string]string // program name -> hook
 	Skipped []string
 	readers []*gadgettest.Reader
-	links   []link.Link // the tp_btf programs, attached by the bench
 	Events  *eventCounter
 }
 
@@ -112,9 +114,6 @@ func (o *Object) Close() {
 			logf("%s: reading its buffer: %v", o.Name, err)
 		}
 	}
-	for _, l := range o.links {
-		l.Close()
-	}
 	o.obj.Close()
 }
 
@@ -122,13 +121,14 @@ func (o *Object) Close() {
 // the kernel has them) and, when drain is set, reads its ring buffers and
 // perf buffers in the background, counting what it reads.
 func loadObject(name, path string, drain bool) (*Object, error) {
-	return loadObjectMode(name, path, drain, false)
+	return loadObjectMode(name, path, drain, false, nil)
 }
 
 // loadObjectMode: batched makes the ring-buffer reader poll every 50 ms
 // instead of sleeping in epoll, so that the kernel rarely has a reader to
-// wake (it wakes one only when the reader has caught up).
-func loadObjectMode(name, path string, drain, batched bool) (*Object, error) {
+// wake (it wakes one only when the reader has caught up); cfg is the
+// gadget's parameters' map entry (nil: the defaults, as ig writes them).
+func loadObjectMode(name, path string, drain, batched bool, cfg *contract.Config) (*Object, error) {
 	spec, err := gadgettest.LoadSpec(path)
 	if err != nil {
 		return nil, err
@@ -138,28 +138,14 @@ func loadObjectMode(name, path string, drain, batched bool) (*Object, error) {
 	// kprobe program does not count.
 	var skip []string
 	skip, o.Skipped = programsToSkip(spec, kprobesAvailable(), name == "floor")
-	// gadgettest attaches classic tracepoints and kprobes; the bench
-	// attaches BTF tracepoints itself.
-	var btfTP []string
-	for n, p := range spec.Programs {
-		if strings.HasPrefix(p.SectionName, "tp_btf/") && !slices.Contains(skip, n) {
-			btfTP = append(btfTP, n)
-		}
-	}
-	o.obj, err = gadgettest.LoadFromSpec(spec, gadgettest.Options{Skip: skip, NoAttach: btfTP})
+	// gadgettest attaches every program it loads as ig does: classic
+	// and BTF tracepoints, kprobes, perf_event programs.
+	o.obj, err = gadgettest.LoadFromSpec(spec, gadgettest.Options{Skip: skip, Config: cfg})
 	if err != nil {
 		if why := missingContexts(spec, kernelHasStruct); len(why) > 0 {
 			return nil, fmt.Errorf("%s: %s: %w", path, strings.Join(why, "; "), err)
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	for _, n := range btfTP {
-		l, err := link.AttachTracing(link.TracingOptions{Program: o.obj.Coll.Programs[n], AttachType: spec.Programs[n].AttachType})
-		if err != nil {
-			o.Close()
-			return nil, fmt.Errorf("%s: attaching %s: %w", path, n, err)
-		}
-		o.links = append(o.links, l)
 	}
 	for n, p := range spec.Programs {
 		info, err := o.obj.Coll.Programs[n].Info()
@@ -203,6 +189,10 @@ func programsToSkip(spec *ebpf.CollectionSpec, kprobes, floor bool) (skip, why [
 			if hookOfSection(p.SectionName) == "timer" && hasKprobeTLP && kprobes && !floor {
 				reason = "kprobe used for loss probes"
 			}
+		case strings.HasPrefix(p.SectionName, "perf_event/"):
+			// gadgettest attaches it as ig does: to a cpu-clock event
+			// on every CPU at the frequency of the max-delay, not at
+			// all with max-delay 0.
 		default:
 			reason = "section " + p.SectionName + " not attached by the bench"
 		}

@@ -46,9 +46,10 @@ func TestProgramsToSkipBTFTracepoints(t *testing.T) {
 		"ig_synack":     {SectionName: "tp_btf/tcp_retransmit_synack"},
 		"ig_tlp_timer":  {SectionName: "tp_btf/timer_expire_entry"},
 		"ig_tlp_kprobe": {SectionName: "kprobe/tcp_send_loss_probe"},
+		"ig_wakeup":     {SectionName: "perf_event/wakeup"},
 	}}
 	skip, why := programsToSkip(spec, true, false)
-	assert.Equal(t, []string{"ig_tlp_timer"}, skip, "tp_btf programs are attached; the timer gives way to the kprobe")
+	assert.Equal(t, []string{"ig_tlp_timer"}, skip, "tp_btf and perf_event programs are attached; the timer gives way to the kprobe")
 	assert.Equal(t, []string{"ig_tlp_timer (kprobe used for loss probes)"}, why)
 	skip, _ = programsToSkip(spec, false, false)
 	assert.Equal(t, []string{"ig_tlp_kprobe"}, skip)

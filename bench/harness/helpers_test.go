@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"trace_tcpretrans/go/contract"
 )
 
 func TestStatsDelta(t *testing.T) {
@@ -37,6 +39,7 @@ func TestHookOfSection(t *testing.T) {
 		"tp_btf/tcp_retransmit_synack":         "retransmit_synack",
 		"tp_btf/timer_expire_entry":            "timer",
 		"kprobe/tcp_send_loss_probe":           "tlp",
+		"perf_event/wakeup":                    "cpu_clock",
 		"kprobe/tcp_connect":                   "",
 		"tcp_retransmit_skb":                   "",
 	}
@@ -105,6 +108,7 @@ func TestAssignPrograms(t *testing.T) {
 func TestMeasureFlags(t *testing.T) {
 	f, err := parseMeasureFlags("vm", []string{"-out", "o.json", "-floor", "f.o", "-image", "r/g:v", "-levels", "8:50:0,16:10:400", "-runs", "5", "-seconds", "7", "-tools", "ours,bcc"})
 	require.NoError(t, err)
+	assert.Empty(t, f.variants, "no variants by default")
 	assert.Equal(t, "o.json", f.out)
 	assert.Equal(t, 5, f.runs)
 	assert.Equal(t, 7, f.secs)
@@ -118,6 +122,12 @@ func TestMeasureFlags(t *testing.T) {
 
 	f.only = ""
 	assert.True(t, f.want("bpftrace"), "no -tools: every tool")
+
+	f, err = parseMeasureFlags("native", []string{"-out", "o.json", "-floor", "f.o", "-variants", ".build/bench", "-tools", "ours,ours-wake-each,ours-no-owner"})
+	require.NoError(t, err)
+	assert.Equal(t, ".build/bench", f.variants)
+	assert.True(t, f.want("ours-no-owner"))
+	assert.False(t, f.want("ours-no-event"))
 
 	_, err = parseMeasureFlags("native", []string{"-floor", "f.o"})
 	assert.EqualError(t, err, "-out and -floor are required")
@@ -135,17 +145,64 @@ func TestNativeTools(t *testing.T) {
 		}
 		return n
 	}
-	f := &measureFlags{object: "o.bpf.o", only: "ours,compare,ours-nodrain,ours-batched"}
-	assert.Equal(t, []string{"ours", "ours-nodrain", "ours-batched"}, names(nativeTools(f)), "no comparison object")
-	f.compareObj, f.compareImage = "c.bpf.o", "img:v1"
+	f := &measureFlags{object: "o.bpf.o", only: "ours,compare,ours-wake-each,ours-no-owner,ours-no-reads,ours-no-event,ours-nodrain,ours-batched"}
+	assert.Equal(t, []string{"ours", "ours-wake-each", "ours-nodrain", "ours-batched"}, names(nativeTools(f)), "no comparison object, no -variants")
+	f.compareObj, f.compareImage, f.variants = "c.bpf.o", "img:v1", "/v"
 	es := nativeTools(f)
-	assert.Equal(t, []string{"ours", "ours-nodrain", "ours-batched", "compare"}, names(es))
-	assert.Equal(t, ToolResult{Name: "compare", Label: "comparison image (cilium/ebpf loader)", Image: "img:v1", Command: "c.bpf.o"}, es[3].res)
-	batched := es[2].tool.(*objectTool)
+	assert.Equal(t, []string{"ours", "ours-wake-each", "ours-no-owner", "ours-no-reads", "ours-no-event", "ours-nodrain", "ours-batched", "compare"}, names(es))
+	assert.Equal(t, ToolResult{Name: "compare", Label: "comparison image (cilium/ebpf loader)", Image: "img:v1", Command: "c.bpf.o"}, es[7].res)
+	batched := es[6].tool.(*objectTool)
 	assert.True(t, batched.drain && batched.batched)
-	assert.False(t, es[1].tool.(*objectTool).drain, "nobody reads the diagnostic's buffer")
+	assert.False(t, es[5].tool.(*objectTool).drain, "nobody reads the diagnostic's buffer")
+
+	ours, wake := es[0].tool.(*objectTool), es[1].tool.(*objectTool)
+	assert.Nil(t, ours.config, "this gadget: the parameters' defaults")
+	want := contract.DefaultConfig()
+	want.MaxDelayUs = 0
+	require.NotNil(t, wake.config)
+	assert.Equal(t, want, *wake.config, "the defaults but max_delay_us 0")
+	assert.Equal(t, objectTool{name: "ours-wake-each", path: "o.bpf.o", drain: true, config: wake.config}, *wake, "the same object, read the same way")
+
+	for i, v := range []struct{ name, path, label string }{
+		{"ours-no-owner", "/v/leave-out-owner.bpf.o", "this gadget without the socket-owner lookup (BENCH_LEAVE_OUT=1)"},
+		{"ours-no-reads", "/v/leave-out-reads.bpf.o", "this gadget without the socket and segment reads (BENCH_LEAVE_OUT=2)"},
+		{"ours-no-event", "/v/leave-out-event.bpf.o", "this gadget without the event: nothing reserved (BENCH_LEAVE_OUT=4)"},
+	} {
+		e := es[2+i]
+		assert.Equal(t, ToolResult{Name: v.name, Label: v.label, Command: v.path}, e.res)
+		assert.Equal(t, objectTool{name: v.name, path: v.path, drain: true}, *e.tool.(*objectTool), "defaults, a waiting reader")
+	}
+
+	f.only = "ours-no-reads"
+	assert.Equal(t, []string{"ours", "ours-no-reads"}, names(nativeTools(f)), "one variant")
 	f.only = "compare"
 	assert.Equal(t, []string{"ours", "compare"}, names(nativeTools(f)), "this gadget is always measured")
+}
+
+func TestOursIGTools(t *testing.T) {
+	names := map[string]string{"ig_tcpretrans": "retransmit_skb"}
+	f := &measureFlags{ig: "bin/ig", image: "r/g:v"}
+	es := oursIGTools(f, names)
+	var got []string
+	for _, e := range es {
+		got = append(got, e.res.Name)
+	}
+	assert.Equal(t, []string{"ours", "ours-wake-each", "ours-metrics", "ours-count"}, got, "the batched default, then a wake-up for every event")
+	assert.Equal(t, ToolResult{Name: "ours-wake-each", Label: "this gadget via ig --max-delay 0", Image: "r/g:v",
+		Command: "bin/ig run r/g:v --verify-image=false --host --max-delay 0 -o json"}, es[1].res)
+	wake := es[1].tool.(*procTool)
+	assert.Equal(t, "ig run r/g:v --max-delay 0", wake.label)
+	assert.Equal(t, "ig_tcpretrans", wake.waitName, "ready once its program is in the kernel")
+	assert.Equal(t, "retransmit_skb", wake.HookOf(ProgStat{Name: "ig_tcpretrans"}))
+	var c Counts
+	wake.classify(`{"type":"RETRANS","segs":1}`, &c)
+	assert.Equal(t, Counts{Events: 1, Retrans: 1, RetransSegs: 1}, c, "events counted as ours")
+	assert.Equal(t, "bin/ig run r/g:v --verify-image=false --host -o json", es[0].res.Command, "ours keeps the default --max-delay")
+
+	f.only = "ours,ours-count"
+	es = oursIGTools(f, names)
+	require.Len(t, es, 2)
+	assert.Equal(t, "ours-count", es[1].res.Name)
 }
 
 func TestFirstNameFor(t *testing.T) {

@@ -6,10 +6,12 @@ var toolOrder = []string{"ours", "compare", "bcc", "bpftrace"}
 
 var toolLabel = map[string]string{"floor": "floor (empty program)", "ours": "this gadget", "compare": "comparison image",
 	"bcc": "BCC tcpretrans", "bpftrace": "bpftrace tcpretrans.bt", "ours-nodrain": "this gadget, ring buffer not read", "ours-batched": "this gadget, ring buffer read every 50 ms",
-	"ours-metrics": "this gadget + metrics", "ours-count": "this gadget --count"}
+	"ours-metrics": "this gadget + metrics", "ours-count": "this gadget --count",
+	"ours-wake-each": "this gadget, reader woken for every event (max-delay 0)", "ours-no-owner": "this gadget without the socket-owner lookup",
+	"ours-no-reads": "this gadget without the socket and segment reads", "ours-no-event": "this gadget without the event (nothing reserved)"}
 
 // costHooks are the hooks of the BPF cost tables, in their order.
-var costHooks = []string{"retransmit_skb", "retransmit_synack", "tlp", "timer"}
+var costHooks = []string{"retransmit_skb", "retransmit_synack", "tlp", "timer", "cpu_clock"}
 
 func hookLabel(h string) string {
 	switch h {
@@ -21,6 +23,8 @@ func hookLabel(h string) string {
 		return "kprobe tcp_send_loss_probe"
 	case "timer":
 		return "tracepoint timer_expire_entry"
+	case "cpu_clock":
+		return "perf_event cpu-clock, every CPU"
 	case "":
 		return "(other)"
 	}

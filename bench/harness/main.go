@@ -4,7 +4,7 @@
 // under QEMU, the events delivered, lost, CPU and memory of ig, BCC's
 // tcpretrans and bpftrace's tcpretrans.bt on the same workload.
 //
-//	bench native -object .build/amd64.bpf.o -floor F.o -loadgen L -out native.json
+//	bench native -object .build/amd64.bpf.o [-variants DIR] -floor F.o -loadgen L -out native.json
 //	bench vm     -floor F.o -loadgen L -ig bin/ig -out vm.json      (inside the VM)
 //	bench extract -ig bin/ig -image IMG -out obj.o                  (BPF object of an image)
 //	bench report -native native.json -vm vm.json -dir bench/results

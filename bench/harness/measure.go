@@ -5,8 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"trace_tcpretrans/go/contract"
 )
 
 // measureFlags are the flags of `bench native` and `bench vm`.
@@ -14,6 +17,7 @@ type measureFlags struct {
 	object, compareObj, compareImage, image string
 	floorObj, loadgen, ig                   string
 	bcc, bccKsrc, bpftrace, btScript        string
+	variants                                string // directory of the BENCH_LEAVE_OUT objects (native)
 	levels                                  []Level
 	runs, secs                              int
 	out, only                               string
@@ -23,6 +27,7 @@ func parseMeasureFlags(phase string, args []string) (*measureFlags, error) {
 	f := &measureFlags{}
 	fs := flag.NewFlagSet(phase, flag.ExitOnError)
 	fs.StringVar(&f.object, "object", ".build/amd64.bpf.o", "this gadget's BPF object (native)")
+	fs.StringVar(&f.variants, "variants", "", "directory of this gadget's objects built with BENCH_LEAVE_OUT (leave-out-owner.bpf.o, leave-out-reads.bpf.o, leave-out-event.bpf.o; native; empty: not measured)")
 	fs.StringVar(&f.compareObj, "compare-object", "", "BPF object of the comparison image (native: loaded; vm: program names)")
 	fs.StringVar(&f.compareImage, "compare-image", "", "comparison image in ig's local store (vm)")
 	fs.StringVar(&f.image, "image", "", "this gadget's image in ig's local store (vm; make bench passes $(IMAGE))")
@@ -37,7 +42,7 @@ func parseMeasureFlags(phase string, args []string) (*measureFlags, error) {
 	fs.IntVar(&f.runs, "runs", 3, "runs per level and tool")
 	fs.IntVar(&f.secs, "seconds", 20, "workload seconds per run")
 	fs.StringVar(&f.out, "out", "", "JSON result file")
-	fs.StringVar(&f.only, "tools", "", "comma-separated subset of tools to run (ours,ours-metrics,ours-count,compare,bcc,bpftrace,ours-nodrain,ours-batched)")
+	fs.StringVar(&f.only, "tools", "", "comma-separated subset of tools to run (ours,ours-wake-each,ours-metrics,ours-count,compare,bcc,bpftrace,ours-no-owner,ours-no-reads,ours-no-event,ours-nodrain,ours-batched)")
 	_ = fs.Parse(args)
 	if f.out == "" || f.floorObj == "" {
 		return nil, fmt.Errorf("-out and -floor are required")
@@ -114,11 +119,58 @@ func enableStatsRestorable() (func(), error) {
 	}, nil
 }
 
-// nativeTools: this gadget's object loaded in this process, the two
-// diagnostics and the comparison image's object.
+// leaveOut is an object built from program.bpf.c with -DBENCH_LEAVE_OUT=bit,
+// which leaves out one step of an event (see program.bpf.c): without is
+// that step.
+type leaveOut struct {
+	name, file, without string
+	bit                 int
+}
+
+// label is the variant's label in the result.
+func (v leaveOut) label() string {
+	return fmt.Sprintf("this gadget without %s (BENCH_LEAVE_OUT=%d)", v.without, v.bit)
+}
+
+// leaveOuts are the variants `bench native -variants DIR` loads from DIR
+// (bench/run.sh builds them), each measured like this gadget: default
+// parameters, ring buffer read by a waiting reader.
+var leaveOuts = []leaveOut{
+	{"ours-no-owner", "leave-out-owner.bpf.o", "the socket-owner lookup", 1},
+	{"ours-no-reads", "leave-out-reads.bpf.o", "the socket and segment reads", 2},
+	{"ours-no-event", "leave-out-event.bpf.o", "the event: nothing reserved", 4},
+}
+
+// wakeEachConfig is the parameters' defaults with max_delay_us 0: the
+// reader is woken for every event (--max-delay 0).
+func wakeEachConfig() *contract.Config {
+	c := contract.DefaultConfig()
+	c.MaxDelayUs = 0
+	return &c
+}
+
+// nativeTools: this gadget's object loaded in this process, the same with
+// a wake-up for every event, the BENCH_LEAVE_OUT variants (with
+// -variants), the two diagnostics and the comparison image's object.
 func nativeTools(f *measureFlags) []toolEntry {
 	tools := []toolEntry{{ToolResult{Name: "ours", Label: "this gadget (cilium/ebpf loader)", Command: f.object},
 		&objectTool{name: "ours", path: f.object, drain: true}}}
+	if f.want("ours-wake-each") {
+		// The same object and reader with max_delay_us 0: every event
+		// that finds the reader waiting wakes it, as before batching.
+		tools = append(tools, toolEntry{ToolResult{Name: "ours-wake-each", Label: "this gadget, max_delay_us 0: the reader woken for every event (cilium/ebpf loader)", Command: f.object},
+			&objectTool{name: "ours-wake-each", path: f.object, drain: true, config: wakeEachConfig()}})
+	}
+	if f.variants != "" {
+		for _, v := range leaveOuts {
+			if !f.want(v.name) {
+				continue
+			}
+			path := filepath.Join(f.variants, v.file)
+			tools = append(tools, toolEntry{ToolResult{Name: v.name, Label: v.label(), Command: path},
+				&objectTool{name: v.name, path: path, drain: true}})
+		}
+	}
 	if f.want("ours-nodrain") {
 		// A diagnostic: the same object with nobody reading its ring
 		// buffer, so reservations fail once it is full and events cost
@@ -141,31 +193,11 @@ func nativeTools(f *measureFlags) []toolEntry {
 
 // vmTools: this gadget and the comparison image run by ig, BCC and bpftrace.
 func vmTools(f *measureFlags) ([]toolEntry, error) {
-	var tools []toolEntry
 	oursNames, err := objectProgNames(f.object)
 	if err != nil {
 		return nil, err
 	}
-	if f.want("ours") {
-		t := igTool(f.ig, f.image, oursNames)
-		t.waitPrograms(firstNameFor(oursNames, "retransmit_skb"))
-		tools = append(tools, toolEntry{ToolResult{Name: "ours", Label: "this gadget via ig", Image: f.image, Command: strings.Join(t.argv, " ")}, t})
-	}
-	// The same image with Prometheus metrics on, and in count mode: what
-	// these modes cost next to the event stream, in the same run.
-	for _, m := range []struct {
-		name, label string
-		make        func(ig, image string, names map[string]string) *procTool
-	}{
-		{"ours-metrics", "this gadget via ig, with metrics (otel-metrics)", igMetricsTool},
-		{"ours-count", "this gadget via ig --count", igCountTool},
-	} {
-		if f.want(m.name) {
-			t := m.make(f.ig, f.image, oursNames)
-			t.waitPrograms(firstNameFor(oursNames, "retransmit_skb"))
-			tools = append(tools, toolEntry{ToolResult{Name: m.name, Label: m.label, Image: f.image, Command: strings.Join(t.argv, " ")}, t})
-		}
-	}
+	tools := oursIGTools(f, oursNames)
 	if f.compareImage != "" && f.want("compare") {
 		// Without its object's names, hooks are guessed from the names
 		// bpftool shows (procTool.HookOf): the comparison is not lost.
@@ -189,6 +221,31 @@ func vmTools(f *measureFlags) ([]toolEntry, error) {
 		tools = append(tools, toolEntry{ToolResult{Name: "bpftrace", Label: "bpftrace tcpretrans.bt", Command: strings.Join(t.argv, " ")}, t})
 	}
 	return tools, nil
+}
+
+// oursIGTools: this gadget run by ig, in vmTools' order: its event stream,
+// the same with ig woken for every event (--max-delay 0, against the
+// batched wake-ups of the default), with Prometheus metrics on, and in
+// count mode: what these cost next to the event stream, in the same run.
+// names are its object's program names.
+func oursIGTools(f *measureFlags, names map[string]string) []toolEntry {
+	var tools []toolEntry
+	for _, m := range []struct {
+		name, label string
+		make        func(ig, image string, names map[string]string) *procTool
+	}{
+		{"ours", "this gadget via ig", func(ig, image string, names map[string]string) *procTool { return igTool(ig, image, names) }},
+		{"ours-wake-each", "this gadget via ig --max-delay 0", igWakeEachTool},
+		{"ours-metrics", "this gadget via ig, with metrics (otel-metrics)", igMetricsTool},
+		{"ours-count", "this gadget via ig --count", igCountTool},
+	} {
+		if f.want(m.name) {
+			t := m.make(f.ig, f.image, names)
+			t.waitPrograms(firstNameFor(names, "retransmit_skb"))
+			tools = append(tools, toolEntry{ToolResult{Name: m.name, Label: m.label, Image: f.image, Command: strings.Join(t.argv, " ")}, t})
+		}
+	}
+	return tools
 }
 
 // measureTool starts a tool, runs every level f.runs times with it and

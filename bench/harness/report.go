@@ -97,12 +97,13 @@ func hasData(r *Result) bool {
 }
 
 // writeReport renders REPORT.md, one section after the other: the
-// comparison image first when there is one; the VM's sections are left out
-// when it did not run.
+// comparison image first when there is one, then where this gadget's cost
+// is; the VM's sections are left out when it did not run.
 func writeReport(in reportInput) string {
 	var m md
 	writeHeader(&m, in)
 	writeCompare(&m, in.Nat, in.VM, in.CompareImage)
+	writeWhere(&m, in.Nat, in.VM)
 	writeGoals(&m, in.Nat, in.VM)
 	writeRatios(&m, in.Nat, in.VM, in.CompareImage)
 	writeCostSection(&m, in.Nat, in.VM)

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"trace_tcpretrans/bench/harness/stats"
+	"trace_tcpretrans/go/contract"
 )
 
 // notes are the "How to read this" items. Each is about something in the
@@ -25,25 +26,29 @@ func notes(nat, vm *Result) []string {
 }
 
 // drainNotes compare the native diagnostics (ring buffer not read, read
-// every 50 ms) with the normal run.
+// every 50 ms) with the normal run; "Where the cost is" has the figures of
+// every step.
 func drainNotes(nat *Result) []string {
 	o, nd, bt := findTool(nat, "ours"), findTool(nat, "ours-nodrain"), findTool(nat, "ours-batched")
 	if o == nil || nd == nil {
 		return nil
 	}
-	n := []string{fmt.Sprintf("Natively, this gadget's `tcp_retransmit_skb` program costs %s ns/run while its ring buffer is read, and %s ns/run when nobody reads it "+
-		"(the buffer is full, every reservation fails and the program returns right after it: what remains is reading the tracepoint's arguments and the socket's protocol, "+
-		"the reservation attempt and the lost-sample counter). The difference is the successful path: filling the event (some 25 reads of the socket, the endpoints, the socket-map lookup) "+
-		"and submitting it, which wakes the waiting reader. This was not broken down further.",
-		stats.Num(toolCost(o).Med, 0), stats.Num(toolCost(nd).Med, 0))}
+	n := []string{fmt.Sprintf("Natively, this gadget's `tcp_retransmit_skb` program costs %s ns/run with its defaults (`max_delay_us` %d: wake-ups batched) "+
+		"while a reader waiting in epoll reads its ring buffer, and %s ns/run when nobody reads it "+
+		"(once the buffer is full, every reservation fails and the program returns right after it: what remains is reading the tracepoint's arguments and the socket's "+
+		"addresses, looking its owner up in IG's socket map, the reservation attempt and the lost-sample counter). The difference is the successful path: "+
+		"the reservation, filling the event (its reads of the socket and the segment) and submitting it, with the wake-ups of the reader that batching leaves. "+
+		"\"Where the cost is\" measures these steps one by one.",
+		stats.Num(toolCost(o).Med, 0), contract.DefaultConfig().MaxDelayUs, stats.Num(toolCost(nd).Med, 0))}
 	if findTool(nat, "compare") != nil {
 		n[0] += " The comparison image's object is loaded and read the same way."
 	}
 	if bt != nil {
 		x, _, rx, _ := hookCosts(bt, "retransmit_skb")
 		n = append(n, fmt.Sprintf("With the ring buffer read every 50 ms instead of by a reader waiting in epoll (the kernel then seldom finds a reader to wake), "+
-			"the same program costs %s ns/run (%s the floor). How the user-space side reads the buffer matters as much as the program itself here; "+
-			"ig v0.50.1 reads with a waiting reader, as the harness's default does.", stats.Num(x.Med, 0), rx.Format("×", 1)))
+			"the same program costs %s ns/run (%s the floor). ig v0.50.1 reads with a waiting reader, as the harness's default does; "+
+			"\"Where the cost is\" sets this against the wake-ups that batching leaves and against a wake-up for every event (`max_delay_us` 0, as before batching).",
+			stats.Num(x.Med, 0), rx.Format("×", 1)))
 	}
 	return n
 }
@@ -56,8 +61,9 @@ func phaseWhere(r *Result) string {
 	return "Natively"
 }
 
-// hookNotes: programs not attached for want of kprobes, and the timer
-// tracepoint's floor, where a phase shows them.
+// hookNotes: programs not attached for want of kprobes, the wake-up
+// program's event and the timer tracepoint's floor, where a phase shows
+// them.
 func hookNotes(r *Result) []string {
 	if r == nil {
 		return nil
@@ -71,6 +77,13 @@ func hookNotes(r *Result) []string {
 			s += "no kprobe program was attached."
 		}
 		n = append(n, s)
+	}
+	for _, t := range r.Tools {
+		if hasHook(t, "cpu_clock") {
+			n = append(n, fmt.Sprintf("%s the wake-up program of %s runs on a software cpu-clock perf event on every CPU, with or without retransmissions; "+
+				"the floor has no program there, so its rows have no ratio.", phaseWhere(r), toolLabel[t.Name]))
+			break
+		}
 	}
 	for _, t := range r.Tools {
 		if hasHook(t, "timer") {

@@ -195,8 +195,9 @@ func TestHeader(t *testing.T) {
 func TestNotesNativeOnly(t *testing.T) {
 	got := notes(nativeResult(), nil)
 	require.Len(t, got, 5)
-	assert.True(t, strings.HasPrefix(got[0], "Natively, this gadget's `tcp_retransmit_skb` program costs 1,500 ns/run while its ring buffer is read, and 300 ns/run when nobody reads it"), got[0])
-	assert.True(t, strings.HasSuffix(got[0], "This was not broken down further."), got[0])
+	assert.True(t, strings.HasPrefix(got[0], "Natively, this gadget's `tcp_retransmit_skb` program costs 1,500 ns/run with its defaults (`max_delay_us` 5000: wake-ups batched) "+
+		"while a reader waiting in epoll reads its ring buffer, and 300 ns/run when nobody reads it"), got[0])
+	assert.True(t, strings.HasSuffix(got[0], "with the wake-ups of the reader that batching leaves. \"Where the cost is\" measures these steps one by one."), got[0])
 	assert.True(t, strings.HasPrefix(got[1], "The floor measures the hook itself"))
 	assert.Equal(t, "Natively the harness loads the gadget's object with cilium/ebpf, as in test/bpf, and reads its ring buffer itself; ig is not involved.", got[2])
 	assert.Equal(t, "Natively the kernel (`6.9.0-test`) has no kprobes, so the kprobe programs were not attached: `ig_tlp_kprobe`, `floor_tlp`.", got[3])
@@ -205,6 +206,24 @@ func TestNotesNativeOnly(t *testing.T) {
 	for _, n := range []string{"PLATFORM.md", "Firecracker", "ig cannot run", "VM", "BCC", "bpftrace", "QEMU"} {
 		assert.NotContains(t, all, n)
 	}
+}
+
+func TestDrainNotes(t *testing.T) {
+	nat := nativeResult()
+	withSteps(nat, nil)
+	got := drainNotes(nat)
+	require.Len(t, got, 2)
+	assert.Equal(t, "With the ring buffer read every 50 ms instead of by a reader waiting in epoll (the kernel then seldom finds a reader to wake), "+
+		"the same program costs 450 ns/run (4.5× the floor). ig v0.50.1 reads with a waiting reader, as the harness's default does; "+
+		"\"Where the cost is\" sets this against the wake-ups that batching leaves and against a wake-up for every event (`max_delay_us` 0, as before batching).", got[1])
+	all := strings.Join(got, "\n")
+	for _, n := range []string{"not broken down", "which wakes the waiting reader", "matters as much"} {
+		assert.NotContains(t, all, n, "no longer true with batched wake-ups")
+	}
+	withCompare(nat, nil)
+	assert.True(t, strings.HasSuffix(drainNotes(nat)[0], " The comparison image's object is loaded and read the same way."))
+	nat.Tools = nat.Tools[:1]
+	assert.Empty(t, drainNotes(nat), "no diagnostic")
 }
 
 func TestNotesWithKprobesAndVM(t *testing.T) {
@@ -225,6 +244,16 @@ func TestNotesWithKprobesAndVM(t *testing.T) {
 	assert.Contains(t, got, "CPU per event counts only the tracer's process (ig, python3 for BCC), not the BPF programs' time in the kernel, which is in the BPF cost tables.")
 	assert.Contains(t, got, "bpftrace tcpretrans.bt did not run in the VM: bpftrace exited before attaching: ERROR: no BTF")
 	assert.NotContains(t, all, "tcpretrans.bt has only a kprobe", "bpftrace did not run")
+}
+
+func TestWakeupProgramNote(t *testing.T) {
+	r := nativeResult()
+	r.Tools[1].Windows[0].Tool = append(r.Tools[1].Windows[0].Tool, prog("ig_wakeup", "perf_event", "cpu_clock", 1000, 50))
+	assert.Contains(t, hookNotes(r), "Natively the wake-up program of this gadget, ring buffer not read runs on a software cpu-clock perf event on every CPU, "+
+		"with or without retransmissions; the floor has no program there, so its rows have no ratio.")
+	got := render(func(m *md) { writeCostTable(m, r, "Native") })
+	assert.Contains(t, got, "| this gadget, ring buffer not read | perf_event cpu-clock, every CPU | 50 | 1,000 | n/a | n/a |\n")
+	assert.Equal(t, "perf_event cpu-clock, every CPU", typedHookLabel("perf_event", "cpu_clock"))
 }
 
 func TestKprobeNotes(t *testing.T) {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"trace_tcpretrans/go/contract"
 )
 
 // Tool is a tracer under test.
@@ -33,11 +35,12 @@ type objectTool struct {
 	name, path string
 	drain      bool
 	batched    bool
+	config     *contract.Config // the parameters' map entry; nil: the defaults
 	obj        *Object
 }
 
 func (t *objectTool) Start() (err error) {
-	t.obj, err = loadObjectMode(t.name, t.path, t.drain, t.batched)
+	t.obj, err = loadObjectMode(t.name, t.path, t.drain, t.batched, t.config)
 	return err
 }
 func (t *objectTool) Counts() Counts { return t.obj.snapshot() }
@@ -201,6 +204,14 @@ func igTool(ig, image string, progNames map[string]string, extra ...string) *pro
 		progNames: progNames,
 	}
 	t.classify = classifyIG
+	return t
+}
+
+// igWakeEachTool is igTool with --max-delay 0: ig is woken for every
+// event that finds it waiting, as before the gadget batched wake-ups.
+func igWakeEachTool(ig, image string, progNames map[string]string) *procTool {
+	t := igTool(ig, image, progNames, "--max-delay", "0")
+	t.label += " --max-delay 0"
 	return t
 }
 
