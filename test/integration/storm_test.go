@@ -107,9 +107,11 @@ wait:
 
 	require.Greater(t, retrans, int64(1000), "the storm caused retransmissions")
 	assert.Less(t, maxRSS, int64(1<<20), "ig's memory stays under 1 GiB")
-	if segs < retrans*95/100 {
-		assert.True(t, lostReported, "%d of %d retransmitted segments missing and no loss reported", retrans-segs, retrans)
-	}
+	// Nothing is lost: every segment the kernel retransmitted in the
+	// namespace is in an event (a retransmission after the kernel's count
+	// was read may add a few).
+	assert.False(t, lostReported, "ig reported lost events: %s", ig.stderr)
+	assert.GreaterOrEqual(t, segs, retrans, "%d of %d retransmitted segments missing", retrans-segs, retrans)
 	assert.LessOrEqual(t, segs, retrans+retrans/20, "no more segments reported than the kernel retransmitted")
 }
 
