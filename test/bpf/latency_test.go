@@ -49,12 +49,7 @@ func TestBurstEndDeliveredWithinMaxDelay(t *testing.T) {
 	// Scheduling of the reader's goroutine, above the bound.
 	const slack = 200 * time.Millisecond
 	ns := NewNetns(t)
-	ns.Nft(t, `table inet t {
-	chain in {
-		type filter hook input priority 0;
-		tcp dport 9031 ip length > 100 numgen random mod 10 == 0 drop
-	}
-}`)
+	ns.Nft(t, fmt.Sprintf(dropData, 9031, 10))
 	g := LoadGadget(t, withMaxDelay(maxDelay))
 	ln := ns.Listen(t, "tcp4", "127.0.0.1:9031")
 	Drain(ln)

@@ -106,6 +106,15 @@ func dump(t *testing.T, evs []Event) {
 	}
 }
 
+// dropData drops one in N data segments to a port at the namespace's
+// input hook (format: port, N).
+const dropData = `table inet t {
+	chain in {
+		type filter hook input priority 0;
+		tcp dport %d ip length > 100 numgen random mod %d == 0 drop
+	}
+}`
+
 // dropSYN drops SYNs to port at the namespace's input hook.
 const dropSYN = `table inet t {
 	chain in {
@@ -271,12 +280,7 @@ func bulk(t *testing.T, ns *Netns, addr string, chunk int, pause, limit time.Dur
 func TestDataRetransmitsInLossyTransfer(t *testing.T) {
 	ns := NewNetns(t)
 	// One data segment in 20 towards the server is lost.
-	ns.Nft(t, `table inet t {
-	chain in {
-		type filter hook input priority 0;
-		tcp dport 9005 ip length > 100 numgen random mod 20 == 0 drop
-	}
-}`)
+	ns.Nft(t, fmt.Sprintf(dropData, 9005, 20))
 	g := LoadGadget(t, defaults)
 	ln := ns.Listen(t, "tcp4", "127.0.0.1:9005")
 	Drain(ln)
