@@ -603,13 +603,17 @@ static __always_inline bool wake_due(const struct config *cfg, __u64 now)
 	return now - wakeup_last_ns >= (__u64)cfg->max_delay_us * 500;
 }
 
+// How long the reader must have gone without a wake-up for an event to
+// wake it at once: a quiet host's events are read as they come.
+#define QUIET_NS (100 * 1000 * 1000ULL)
+
 // submit_event hands a filled event to the reader. An event that comes when
-// the reader was last woken half of max_delay ago or earlier (on a quiet
-// host, every event) wakes it at once, as does one that finds the ring
-// buffer a quarter full. The others wait without the wake-up that would cost
-// the retransmitting CPU an interrupt and the reader a context switch:
-// ig_wakeup, which runs every half max_delay on every CPU, wakes the reader
-// for them within max_delay. With max_delay 0 every event wakes the reader.
+// the reader was not woken for QUIET_NS (on a quiet host, every event) wakes
+// it at once, as does one that finds the ring buffer a quarter full. The
+// others wait without the wake-up that would cost the retransmitting CPU an
+// interrupt and the reader a context switch: ig_wakeup, which runs every
+// half max_delay on every CPU, wakes the reader for them within max_delay.
+// With max_delay 0 every event wakes the reader.
 static __always_inline void submit_event(void *ctx, const struct config *cfg,
 					 struct event *event)
 {
@@ -621,7 +625,7 @@ static __always_inline void submit_event(void *ctx, const struct config *cfg,
 		return;
 	}
 	now = bpf_ktime_get_ns();
-	if (wake_due(cfg, now) ||
+	if (now - wakeup_last_ns >= QUIET_NS ||
 	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= EVENTS_SIZE / 4) {
 		wakeup_last_ns = now;
 		bpf_ringbuf_submit(event, BPF_RB_FORCE_WAKEUP);
@@ -839,9 +843,9 @@ int BPF_PROG(ig_synack, const struct sock *sk, const struct request_sock *req)
 // Every half max_delay on every CPU (a software cpu-clock perf event, which
 // fires on idle CPUs too; the wasm operator sets its frequency from
 // --max-delay): wakes the reader when events wait in the ring buffer and its
-// last wake-up is half of max_delay old or older. An event that waits was
-// submitted less than half max_delay after that wake-up, so it waits at most
-// max_delay.
+// last wake-up is half of max_delay old or older. An event that waits, put
+// in the ring buffer at t, is read by a wake-up at the first run on any CPU
+// after both t and the last wake-up + half max_delay: within max_delay.
 SEC("perf_event/wakeup")
 int ig_wakeup(struct bpf_perf_event_data *ctx)
 {
