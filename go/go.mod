@@ -2,10 +2,7 @@ module trace_tcpretrans/go
 
 go 1.25.0
 
-require (
-	github.com/inspektor-gadget/inspektor-gadget v0.50.1
-	github.com/stretchr/testify v1.11.1
-)
+require github.com/stretchr/testify v1.11.1
 
 require (
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect

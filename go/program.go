@@ -1,3 +1,5 @@
+//go:build wasip1
+
 // The wasm operator of trace_tcpretrans: it validates the parameters,
 // attaches one of the two tcp_send_loss_probe programs (none with
 // --loss=false), sets how often ig_wakeup runs (--max-delay), hands the
@@ -8,10 +10,9 @@
 package main
 
 import (
-	api "github.com/inspektor-gadget/inspektor-gadget/wasmapi/go"
-
 	"trace_tcpretrans/go/contract"
 	"trace_tcpretrans/go/hook"
+	api "trace_tcpretrans/go/igwasm"
 )
 
 // filters is validated in gadgetPreStart and written in gadgetStart, once
@@ -31,41 +32,41 @@ func gadgetPreStart() int32 {
 	values := map[string]string{}
 	for _, p := range contract.Params {
 		key := p.Key
-		v, err := api.GetParamValue(key, 64)
+		v, err := api.Param(key, 64)
 		if err != nil {
-			api.Errorf("reading --%s: %s", key, err)
+			api.Error("reading --" + key + ": " + err.Error())
 			return 1
 		}
 		values[key] = v
 	}
 	var err error
 	if filters, err = hook.ParseFilters(values); err != nil {
-		api.Errorf("%s", err)
+		api.Error(err.Error())
 		return 1
 	}
 	requested, err := hook.Parse(values[hook.ParamKey])
 	if err != nil {
-		api.Errorf("%s", err)
+		api.Error(err.Error())
 		return 1
 	}
 	kernel := hook.Kernel{
-		Kprobes:    api.KallsymsSymbolExists(contract.KprobeSymbol),
-		WriteTimer: api.KallsymsSymbolExists(contract.WriteTimerSymbol),
+		Kprobes:    api.SymbolExists(contract.KprobeSymbol),
+		WriteTimer: api.SymbolExists(contract.WriteTimerSymbol),
 	}
 	chosen, err := hook.Choose(requested, kernel, filters.Loss == 1)
 	if err != nil {
-		api.Errorf("%s", err)
+		api.Error(err.Error())
 		return 1
 	}
 	for _, cfg := range []map[string]string{hook.Config(chosen), hook.WakeupConfig(filters)} {
 		for key, val := range cfg {
 			if err := api.SetConfig(key, val); err != nil {
-				api.Errorf("setting %s: %s", key, err)
+				api.Error("setting " + key + " to " + val + ": " + err.Error())
 				return 1
 			}
 		}
 	}
-	api.Debugf("tcp_send_loss_probe hooked with %s (requested %s)", chosen, requested)
+	api.Debug("tcp_send_loss_probe hooked with " + string(chosen) + " (requested " + string(requested) + ")")
 	return selectDataSource(filters.Count == 1)
 }
 
@@ -79,11 +80,11 @@ func selectDataSource(count bool) int32 {
 	unused := hook.UnusedDataSource(count)
 	ds, err := api.GetDataSource(unused)
 	if err != nil {
-		api.Errorf("finding the data source %s: %s", unused, err)
+		api.Error("finding the data source " + unused + ": " + err.Error())
 		return 1
 	}
 	if err := ds.Unreference(); err != nil {
-		api.Errorf("disabling the data source %s: %s", unused, err)
+		api.Error("disabling the data source " + unused + ": " + err.Error())
 		return 1
 	}
 	if !count {
@@ -91,22 +92,21 @@ func selectDataSource(count bool) int32 {
 	}
 	flows, err := api.GetDataSource(contract.FlowsDataSource)
 	if err != nil {
-		api.Errorf("finding the data source %s: %s", contract.FlowsDataSource, err)
+		api.Error("finding the data source " + contract.FlowsDataSource + ": " + err.Error())
 		return 1
 	}
-	err = flows.SubscribeArray(func(api.DataSource, api.DataArray) error {
-		var total uint64
-		if err := dropped.Lookup(uint32(0), &total); err != nil {
-			api.Warnf("reading %s: %s", contract.FlowsDroppedMap, err)
-			return nil
+	err = flows.SubscribeArray(func() {
+		value := make([]byte, 8)
+		if err := dropped.Lookup(contract.ArrayKey(), value); err != nil {
+			api.Warn("reading " + contract.FlowsDroppedMap + ": " + err.Error())
+			return
 		}
-		if msg := drops.Check(total); msg != "" {
-			api.Warnf("%s", msg)
+		if msg := drops.Check(contract.Counter(value)); msg != "" {
+			api.Warn(msg)
 		}
-		return nil
 	}, 0)
 	if err != nil {
-		api.Errorf("subscribing to %s: %s", contract.FlowsDataSource, err)
+		api.Error("subscribing to " + contract.FlowsDataSource + ": " + err.Error())
 		return 1
 	}
 	return 0
@@ -117,18 +117,18 @@ func selectDataSource(count bool) int32 {
 func gadgetStart() int32 {
 	m, err := api.GetMap(contract.ConfigMap)
 	if err != nil {
-		api.Errorf("finding the BPF map %s: %s", contract.ConfigMap, err)
+		api.Error("finding the BPF map " + contract.ConfigMap + ": " + err.Error())
 		return 1
 	}
-	if err := m.Put(uint32(0), filters.Bytes()); err != nil {
-		api.Errorf("writing the filters (%s) to %s: %s", filters, contract.ConfigMap, err)
+	if err := m.Update(contract.ArrayKey(), filters.Bytes()); err != nil {
+		api.Error("writing the filters (" + filters.String() + ") to " + contract.ConfigMap + ": " + err.Error())
 		return 1
 	}
 	if dropped, err = api.GetMap(contract.FlowsDroppedMap); err != nil {
-		api.Errorf("finding the BPF map %s: %s", contract.FlowsDroppedMap, err)
+		api.Error("finding the BPF map " + contract.FlowsDroppedMap + ": " + err.Error())
 		return 1
 	}
-	api.Debugf("filters: %s", filters)
+	api.Debug("filters: " + filters.String())
 	return 0
 }
 

@@ -6,12 +6,7 @@
 // against the built object's BTF and against gadget.yaml.
 package contract
 
-import (
-	"bytes"
-	"encoding/binary"
-	"fmt"
-	"time"
-)
+import "strconv"
 
 // The gadget. Its image reference (registry, repository, tag) is the
 // Makefile's (REGISTRY, GADGET = Name, VERSION): commands take it as a flag.
@@ -80,8 +75,8 @@ const (
 // The accepted --max-delay values: 0 (a wake-up per event) or between
 // MinMaxDelay and MaxDelayLimit.
 const (
-	MinMaxDelay   = time.Millisecond
-	MaxDelayLimit = time.Second
+	MinMaxDelayUs   = 1_000     // 1ms
+	MaxDelayLimitUs = 1_000_000 // 1s
 )
 
 // WakeupHz is the frequency of ig_wakeup on each CPU for a --max-delay of
@@ -201,17 +196,35 @@ func (c Config) Members() map[string]uint64 {
 	}
 }
 
-// Bytes encodes the entry in the host's byte order, as the kernel reads it
-// (IG's wasm API and cilium/ebpf encode structs the same way).
+// Bytes encodes the entry as the kernel reads it: in little-endian order,
+// the order of every architecture ig supports (amd64, arm64) and of wasm.
+// It is written field by field so that the wasm module needs neither
+// encoding/binary nor reflect.
 func (c Config) Bytes() []byte {
-	var b bytes.Buffer
-	if err := binary.Write(&b, binary.NativeEndian, c); err != nil {
-		panic(fmt.Sprintf("encoding a fixed-size struct: %v", err)) // cannot happen
+	b := []byte{c.Ready, c.Loss, c.Synack, c.Failed}
+	for _, v := range []uint32{c.Family, c.Count, c.MaxDelayUs} {
+		b = append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
 	}
-	return b.Bytes()
+	return b
+}
+
+// ArrayKey is the key of the one entry of ConfigMap and of
+// FlowsDroppedMap (a __u32 0), as the kernel reads it.
+func ArrayKey() []byte { return []byte{0, 0, 0, 0} }
+
+// Counter decodes a __u64 read from a BPF map (little-endian, as Bytes).
+func Counter(b []byte) uint64 {
+	var v uint64
+	for i := len(b) - 1; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
 }
 
 // String describes the entry for logs.
 func (c Config) String() string {
-	return fmt.Sprintf("loss=%t synack=%t failed=%t family=%d count=%t max-delay=%dus", c.Loss == 1, c.Synack == 1, c.Failed == 1, c.Family, c.Count == 1, c.MaxDelayUs)
+	flag := func(v uint8) string { return strconv.FormatBool(v == 1) }
+	return "loss=" + flag(c.Loss) + " synack=" + flag(c.Synack) + " failed=" + flag(c.Failed) +
+		" family=" + strconv.FormatUint(uint64(c.Family), 10) + " count=" + strconv.FormatBool(c.Count == 1) +
+		" max-delay=" + strconv.FormatUint(uint64(c.MaxDelayUs), 10) + "us"
 }

@@ -33,6 +33,16 @@ func TestConfigBytes(t *testing.T) {
 	assert.Equal(t, "loss=false synack=true failed=true family=6 count=true max-delay=70000us", c.String())
 }
 
+func TestArrayKeyAndCounter(t *testing.T) {
+	key := make([]byte, 4)
+	binary.NativeEndian.PutUint32(key, 0)
+	assert.Equal(t, key, ArrayKey())
+	value := make([]byte, 8)
+	binary.NativeEndian.PutUint64(value, 0x0102030405060708)
+	assert.Equal(t, uint64(0x0102030405060708), Counter(value))
+	assert.Equal(t, uint64(0), Counter(make([]byte, 8)))
+}
+
 func TestParamsHaveDefaults(t *testing.T) {
 	keys := map[string]bool{}
 	for _, p := range Params {

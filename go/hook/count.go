@@ -1,7 +1,7 @@
 package hook
 
 import (
-	"fmt"
+	"strconv"
 
 	"trace_tcpretrans/go/contract"
 )
@@ -30,6 +30,6 @@ func (d *Drops) Check(total uint64) string {
 	}
 	n := total - d.reported
 	d.reported = total
-	return fmt.Sprintf("count mode: %d retransmissions of new flows were not counted: the flow table (%d flows) was full; print and empty it more often with --map-fetch-interval",
-		n, contract.MaxFlows)
+	return "count mode: " + strconv.FormatUint(n, 10) + " retransmissions of new flows were not counted: the flow table (" +
+		strconv.Itoa(contract.MaxFlows) + " flows) was full; print and empty it more often with --map-fetch-interval"
 }

@@ -1,10 +1,9 @@
 package hook
 
 import (
-	"fmt"
+	"errors"
 	"strconv"
 	"strings"
-	"time"
 
 	"trace_tcpretrans/go/contract"
 )
@@ -41,8 +40,8 @@ func ParseFilters(values map[string]string) (contract.Config, error) {
 		f, _ := strconv.ParseUint(v, 10, 32)
 		c.Family = uint32(f)
 	default:
-		return contract.Config{}, fmt.Errorf("invalid value '%s' for --%s: allowed values are %s (0 for both IP versions)",
-			values[contract.ParamFamily], contract.ParamFamily, strings.Join(contract.Families, ", "))
+		return contract.Config{}, errors.New("invalid value '" + values[contract.ParamFamily] + "' for --" + contract.ParamFamily +
+			": allowed values are " + strings.Join(contract.Families, ", ") + " (0 for both IP versions)")
 	}
 	return c, nil
 }
@@ -64,7 +63,7 @@ func parseBool(key, value string) (uint8, error) {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		return 0, fmt.Errorf("invalid value '%s' for --%s: allowed values are true, false", value, key)
+		return 0, errors.New("invalid value '" + value + "' for --" + key + ": allowed values are true, false")
 	}
 	if b {
 		return 1, nil
@@ -79,12 +78,45 @@ func parseDelay(value string) (uint32, error) {
 	if v == "" {
 		v = defaultOf(contract.ParamMaxDelay)
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || (d != 0 && (d < contract.MinMaxDelay || d > contract.MaxDelayLimit)) {
-		return 0, fmt.Errorf("invalid value '%s' for --%s: give 0 (ig woken for every event) or a duration from %s to %s, such as 5ms",
-			value, contract.ParamMaxDelay, contract.MinMaxDelay, contract.MaxDelayLimit)
+	us, ok := microseconds(v)
+	if !ok || (us != 0 && (us < contract.MinMaxDelayUs || us > contract.MaxDelayLimitUs)) {
+		return 0, errors.New("invalid value '" + value + "' for --" + contract.ParamMaxDelay +
+			": give 0 (ig woken for every event) or a duration from 1ms to 1s, such as 5ms")
 	}
-	return uint32(d / time.Microsecond), nil
+	return uint32(us), nil
+}
+
+// unitNs is how many nanoseconds each unit of a duration is.
+var unitNs = map[string]uint64{"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+// microseconds reads "0" or a number with a unit ("5ms", "1.5ms", "2500us",
+// "1s"), as Go's durations are written, in whole microseconds. Parsing it
+// here keeps the time package out of the wasm module.
+func microseconds(v string) (uint64, bool) {
+	if v == "0" {
+		return 0, true
+	}
+	i := 0
+	for i < len(v) && (v[i] >= '0' && v[i] <= '9' || v[i] == '.') {
+		i++
+	}
+	num, unit := v[:i], v[i:]
+	ns, ok := unitNs[unit]
+	whole, frac, _ := strings.Cut(num, ".")
+	if !ok || whole == "" && frac == "" || strings.Contains(frac, ".") || len(whole) > 10 || len(frac) > 9 {
+		return 0, false
+	}
+	total := uint64(0)
+	for _, c := range whole {
+		total = total*10 + uint64(c-'0')
+	}
+	total *= ns
+	scale := ns
+	for _, c := range frac {
+		scale /= 10
+		total += uint64(c-'0') * scale
+	}
+	return total / 1_000, true
 }
 
 // WakeupConfig returns the IG configuration of ig_wakeup for the filters:

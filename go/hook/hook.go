@@ -17,7 +17,8 @@
 package hook
 
 import (
-	"fmt"
+	"errors"
+	"strconv"
 	"strings"
 
 	"trace_tcpretrans/go/contract"
@@ -67,8 +68,7 @@ func Parse(value string) (Mode, error) {
 	for i, m := range Modes {
 		names[i] = string(m)
 	}
-	return "", fmt.Errorf("invalid value '%s' for --%s: allowed values are %s",
-		value, ParamKey, strings.Join(names, ", "))
+	return "", errors.New("invalid value '" + value + "' for --" + ParamKey + ": allowed values are " + strings.Join(names, ", "))
 }
 
 // Choose resolves the requested mode against the kernel. Without LOSS
@@ -77,21 +77,19 @@ func Choose(requested Mode, k Kernel, loss bool) (Mode, error) {
 	if !loss {
 		return None, nil
 	}
-	noTimer := fmt.Errorf("--%s=timer: this kernel has no tcp_write_timer symbol in /proc/kallsyms; run with --loss=false to trace without LOSS events",
-		ParamKey)
+	noTimer := errors.New("--" + ParamKey + "=timer: this kernel has no tcp_write_timer symbol in /proc/kallsyms; run with --loss=false to trace without LOSS events")
 	switch requested {
 	case Auto:
 		if k.Kprobes {
 			return Kprobe, nil
 		}
 		if !k.WriteTimer {
-			return "", fmt.Errorf("this kernel has neither kprobes nor a tcp_write_timer symbol to see tail loss probes; run with --loss=false")
+			return "", errors.New("this kernel has neither kprobes nor a tcp_write_timer symbol to see tail loss probes; run with --loss=false")
 		}
 		return Timer, nil
 	case Kprobe:
 		if !k.Kprobes {
-			return "", fmt.Errorf("--%s=kprobe: this kernel has no kprobes (built without CONFIG_KPROBES); use --%s=timer or auto",
-				ParamKey, ParamKey)
+			return "", errors.New("--" + ParamKey + "=kprobe: this kernel has no kprobes (built without CONFIG_KPROBES); use --" + ParamKey + "=timer or auto")
 		}
 		return Kprobe, nil
 	case Timer:
@@ -100,7 +98,7 @@ func Choose(requested Mode, k Kernel, loss bool) (Mode, error) {
 		}
 		return Timer, nil
 	}
-	return "", fmt.Errorf("unknown --%s mode %q", ParamKey, requested)
+	return "", errors.New("unknown --" + ParamKey + " mode " + strconv.Quote(string(requested)))
 }
 
 // Config returns the IG configuration that disables the programs not chosen.

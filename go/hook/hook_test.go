@@ -105,12 +105,12 @@ func TestParseFiltersValues(t *testing.T) {
 }
 
 func TestParseMaxDelay(t *testing.T) {
-	for value, want := range map[string]uint32{"0": 0, "0s": 0, "1ms": 1000, " 20ms ": 20000, "1s": 1000000, "2500us": 2500} {
+	for value, want := range map[string]uint32{"0": 0, "0s": 0, "0.0ms": 0, "1ms": 1000, " 20ms ": 20000, "1s": 1000000, "2500us": 2500, "2500µs": 2500, "1.5ms": 1500, ".5s": 500000, "1000000ns": 1000, "0.001s": 1000} {
 		f, err := ParseFilters(map[string]string{contract.ParamMaxDelay: value})
 		require.NoError(t, err, value)
 		assert.Equal(t, want, f.MaxDelayUs, value)
 	}
-	for _, value := range []string{"2s", "-1ms", "5", "soon", "999us"} {
+	for _, value := range []string{"2s", "-1ms", "5", "soon", "999us", "ms", ".ms", "1..5ms", "1.2.3ms", "5 ms", "5m", "1h", "99999999999s", "1ms500us"} {
 		_, err := ParseFilters(map[string]string{contract.ParamMaxDelay: value})
 		require.Error(t, err, value)
 		assert.Equal(t, "invalid value '"+value+"' for --max-delay: give 0 (ig woken for every event) or a duration from 1ms to 1s, such as 5ms", err.Error())

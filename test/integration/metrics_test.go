@@ -320,6 +320,7 @@ func TestMetricsAndCounts(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, arrays, 2, "a fetch per interval and one at stop")
 	assert.NotContains(t, counts.stderr.String(), "not counted", "no flow found the table full")
+	assert.NotContains(t, counts.stderr.String(), "reading "+contract.FlowsDroppedMap, "the wasm operator reads the drop counter after each fetch")
 	for _, c := range clients {
 		var mine []map[string]any
 		for _, e := range evs {
