@@ -64,7 +64,7 @@ if [ "$BENCH_VM" = 1 ]; then
 	for attempt in 1 2; do
 		flock "$VM_LOCK" "$VM" -kernel "$BENCH_KERNEL" -timeout 60m -share "$REPO" -workdir "$REPO" -- \
 			"$OUT/bench vm -object $REPO/.build/amd64.bpf.o -image $IMAGE -ig $IG -floor $OUT/floor.bpf.o \
-			-loadgen $REPO/.build/loadgen ${compare_args[*]} -bcc-kernel-source $KSRC -levels $BENCH_VM_LEVELS \
+			-loadgen $REPO/.build/loadgen -variants $OUT ${compare_args[*]} -bcc-kernel-source $KSRC -levels $BENCH_VM_LEVELS \
 			-runs $BENCH_RUNS -seconds $BENCH_VM_SECONDS -out $OUT/vm.json" 2>&1 | tee "$OUT/vm-console.log" |
 			grep --line-buffered -E '^bench:|^vm:|lockup|panic' || true
 		[ -s "$OUT/vm.json" ] && break

@@ -8,7 +8,10 @@ var toolLabel = map[string]string{"floor": "floor (empty program)", "ours": "thi
 	"bcc": "BCC tcpretrans", "bpftrace": "bpftrace tcpretrans.bt", "ours-nodrain": "this gadget, ring buffer not read", "ours-batched": "this gadget, ring buffer read every 50 ms",
 	"ours-metrics": "this gadget + metrics", "ours-count": "this gadget --count",
 	"ours-wake-each": "this gadget, reader woken for every event (max-delay 0)", "ours-no-owner": "this gadget without the socket-owner lookup",
-	"ours-no-reads": "this gadget without the socket and segment reads", "ours-no-event": "this gadget without the event (nothing reserved)"}
+	"ours-no-reads": "this gadget without the socket and segment reads", "ours-no-event": "this gadget without the event (nothing reserved)",
+	"obj-ours": "this gadget's object, without ig", "obj-ours-no-owner": "the object without the socket-owner lookup",
+	"obj-ours-no-reads": "the object without the socket and segment reads", "obj-ours-no-event": "the object without the event (nothing reserved)",
+	"obj-compare": "the comparison image's object, without ig"}
 
 // costHooks are the hooks of the BPF cost tables, in their order.
 var costHooks = []string{"retransmit_skb", "retransmit_synack", "tlp", "timer", "cpu_clock"}

@@ -27,7 +27,7 @@ func parseMeasureFlags(phase string, args []string) (*measureFlags, error) {
 	f := &measureFlags{}
 	fs := flag.NewFlagSet(phase, flag.ExitOnError)
 	fs.StringVar(&f.object, "object", ".build/amd64.bpf.o", "this gadget's BPF object (native)")
-	fs.StringVar(&f.variants, "variants", "", "directory of this gadget's objects built with BENCH_LEAVE_OUT (leave-out-owner.bpf.o, leave-out-reads.bpf.o, leave-out-event.bpf.o; native; empty: not measured)")
+	fs.StringVar(&f.variants, "variants", "", "directory of this gadget's objects built with BENCH_LEAVE_OUT (leave-out-owner.bpf.o, leave-out-reads.bpf.o, leave-out-event.bpf.o; empty: not measured; in the VM they are measured with this gadget's and the comparison's objects, without ig, as obj-*)")
 	fs.StringVar(&f.compareObj, "compare-object", "", "BPF object of the comparison image (native: loaded; vm: program names)")
 	fs.StringVar(&f.compareImage, "compare-image", "", "comparison image in ig's local store (vm)")
 	fs.StringVar(&f.image, "image", "", "this gadget's image in ig's local store (vm; make bench passes $(IMAGE))")
@@ -42,7 +42,7 @@ func parseMeasureFlags(phase string, args []string) (*measureFlags, error) {
 	fs.IntVar(&f.runs, "runs", 3, "runs per level and tool")
 	fs.IntVar(&f.secs, "seconds", 20, "workload seconds per run")
 	fs.StringVar(&f.out, "out", "", "JSON result file")
-	fs.StringVar(&f.only, "tools", "", "comma-separated subset of tools to run (ours,ours-wake-each,ours-metrics,ours-count,compare,bcc,bpftrace,ours-no-owner,ours-no-reads,ours-no-event,ours-nodrain,ours-batched)")
+	fs.StringVar(&f.only, "tools", "", "comma-separated subset of tools to run (ours,ours-wake-each,ours-metrics,ours-count,compare,bcc,bpftrace,ours-no-owner,ours-no-reads,ours-no-event,ours-nodrain,ours-batched; in the VM also obj-ours,obj-ours-no-owner,obj-ours-no-reads,obj-ours-no-event,obj-compare)")
 	_ = fs.Parse(args)
 	if f.out == "" || f.floorObj == "" {
 		return nil, fmt.Errorf("-out and -floor are required")
@@ -212,6 +212,7 @@ func vmTools(f *measureFlags) ([]toolEntry, error) {
 		t.waitPrograms(firstNameFor(names, "retransmit_skb"))
 		tools = append(tools, toolEntry{ToolResult{Name: "compare", Label: "comparison image via ig", Image: f.compareImage, Command: strings.Join(t.argv, " ")}, t})
 	}
+	tools = append(tools, vmObjectTools(f)...)
 	if f.bcc != "" && f.want("bcc") {
 		t := bccTool(f.bcc, f.bccKsrc)
 		tools = append(tools, toolEntry{ToolResult{Name: "bcc", Label: "BCC tcpretrans (bpfcc-tools)", Command: "BCC_KERNEL_SOURCE=" + f.bccKsrc + " " + strings.Join(t.argv, " ")}, t})
@@ -221,6 +222,32 @@ func vmTools(f *measureFlags) ([]toolEntry, error) {
 		tools = append(tools, toolEntry{ToolResult{Name: "bpftrace", Label: "bpftrace tcpretrans.bt", Command: strings.Join(t.argv, " ")}, t})
 	}
 	return tools, nil
+}
+
+// vmObjectTools (with -variants): in the VM, without ig, this gadget's
+// object, its BENCH_LEAVE_OUT variants and the comparison's object, each
+// loaded and read by the harness as natively: where the cost is in the
+// guest's kernel, and the objects against each other without ig's side.
+func vmObjectTools(f *measureFlags) []toolEntry {
+	if f.variants == "" {
+		return nil
+	}
+	type obj struct{ name, label, path string }
+	objs := []obj{{"obj-ours", "this gadget's object (cilium/ebpf loader)", f.object}}
+	for _, v := range leaveOuts {
+		objs = append(objs, obj{"obj-" + v.name, v.label() + " (cilium/ebpf loader)", filepath.Join(f.variants, v.file)})
+	}
+	if f.compareObj != "" {
+		objs = append(objs, obj{"obj-compare", "comparison image's object (cilium/ebpf loader)", f.compareObj})
+	}
+	var tools []toolEntry
+	for _, o := range objs {
+		if f.want(o.name) {
+			tools = append(tools, toolEntry{ToolResult{Name: o.name, Label: o.label, Command: o.path},
+				&objectTool{name: o.name, path: o.path, drain: true}})
+		}
+	}
+	return tools
 }
 
 // oursIGTools: this gadget run by ig, in vmTools' order: its event stream,

@@ -35,7 +35,7 @@ type compareMeasure struct {
 // retransmission hook always, the others where both have a program); CPU
 // and peak RSS only where the tracer is a process of its own (the VM's ig,
 // not the native loader, which is the bench itself).
-func compareMeasures(r *Result, wo, wc []Window) []compareMeasure {
+func compareMeasures(process bool, wo, wc []Window) []compareMeasure {
 	var ms []compareMeasure
 	for _, h := range costHooks {
 		if h != "retransmit_skb" && (!hasHook(ToolResult{Windows: wo}, h) || !hasHook(ToolResult{Windows: wc}, h)) {
@@ -48,7 +48,7 @@ func compareMeasures(r *Result, wo, wc []Window) []compareMeasure {
 	ms = append(ms, compareMeasure{"delivered (events / runs of its `tcp_retransmit_skb` program)", "%", 1, func(ws []Window) float64 {
 		return perWindow(ws, percent(capture)).Med
 	}})
-	if r.Phase == "vm" {
+	if process {
 		ms = append(ms,
 			compareMeasure{"tracer CPU s per 10k events", "", 3, cpuPer10k},
 			compareMeasure{"peak RSS MiB", "", 0, func(ws []Window) float64 { return perWindow(ws, rssMiB).Med }})
@@ -76,28 +76,42 @@ func writeCompare(m *md, nat, vm *Result, image string) {
 	if d := compareDesc(image); d != "" {
 		m.p(": %s", d)
 	}
-	m.p(". Both ran on the same workload, one after the other, natively (objects loaded with cilium/ebpf) and in the VM (`ig run`). ")
+	m.p(". Both ran on the same workload, one after the other, natively (objects loaded with cilium/ebpf) and in the VM (`ig run`, and where measured their objects loaded as natively, without ig). ")
 	m.p("Figures are medians over runs (CPU: pooled over runs); the last column is this gadget's figure over the comparison image's, ")
 	m.p("so below 1× this gadget costs less, or delivers less. Delivered compares events with the runs of the tracer's own program on `tcp_retransmit_skb`; ")
 	m.p("events are all the events a tracer printed (this gadget's include SYNACK and LOSS events).\n\n")
 	m.p("| phase | level | measure | this gadget | comparison image | this gadget / comparison image |\n|---|---|---|---|---|---|\n")
 	var failed []string
+	// Each phase's pair of tracers, and in the VM the pair of objects
+	// loaded without ig, when they were measured.
+	type pair struct {
+		r              *Result
+		ours, cmp, tag string
+	}
+	var pairs []pair
 	for _, r := range []*Result{nat, vm} {
-		if r == nil {
-			continue
+		if r != nil {
+			pairs = append(pairs, pair{r, "ours", "compare", phaseName(r)})
 		}
-		ours, cmp := findTool(r, "ours"), findTool(r, "compare")
+	}
+	if vm != nil && findTool(vm, "obj-ours") != nil && findTool(vm, "obj-compare") != nil {
+		pairs = append(pairs, pair{vm, "obj-ours", "obj-compare", "VM (" + vm.Kernel + "), objects without ig"})
+	}
+	for _, p := range pairs {
+		r := p.r
+		ours, cmp := findTool(r, p.ours), findTool(r, p.cmp)
+		process := r.Phase == "vm" && p.ours == "ours"
 		switch {
 		case cmp == nil:
-			m.p("| %s | – | – | | not measured | |\n", phaseName(r))
+			m.p("| %s | – | – | | not measured | |\n", p.tag)
 			continue
 		case cmp.Error != "":
-			m.p("| %s | – | – | | %s | |\n", phaseName(r), failedVerb(r))
+			m.p("| %s | – | – | | %s | |\n", p.tag, failedVerb(r))
 			failed = append(failed, fmt.Sprintf("%s (Linux `%s`) %s, so this phase has no figure of it: %s",
 				phaseWhere(r), r.Kernel, failedWhat(r), oneLine(cmp.Error)))
 			continue
 		case ours == nil || ours.Error != "":
-			m.p("| %s | – | – | did not run | | |\n", phaseName(r))
+			m.p("| %s | – | – | did not run | | |\n", p.tag)
 			continue
 		}
 		for _, lv := range r.Levels {
@@ -105,13 +119,16 @@ func writeCompare(m *md, nat, vm *Result, image string) {
 			if len(wo) == 0 && len(wc) == 0 {
 				continue
 			}
-			for _, c := range compareMeasures(r, wo, wc) {
+			for _, c := range compareMeasures(process, wo, wc) {
 				o, t := c.f(wo), c.f(wc)
-				m.p("| %s | %s | %s | %s | %s | %s |\n", phaseName(r), lv.Name, c.name,
+				m.p("| %s | %s | %s | %s | %s | %s |\n", p.tag, lv.Name, c.name,
 					stats.Num(o, c.prec)+c.unit, stats.Num(t, c.prec)+c.unit, stats.Ratio(o, t))
 			}
 		}
-		m.p("| %s | – | %s | %s | %s | %s |\n", phaseName(r), startupMeasure(r),
+		if !process && r.Phase == "vm" {
+			continue // the harness's loading of an object: no ig start-up
+		}
+		m.p("| %s | – | %s | %s | %s | %s |\n", p.tag, startupMeasure(r),
 			stats.Num(ours.StartupSec, 1), stats.Num(cmp.StartupSec, 1), stats.Ratio(ours.StartupSec, cmp.StartupSec))
 	}
 	m.p("\n")

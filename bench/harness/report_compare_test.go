@@ -118,3 +118,16 @@ func TestWriteReportCompareFirst(t *testing.T) {
 	got = writeReport(reportInput{Nat: nativeResult(), VM: vmResult(), Command: "make bench COMPARE_IMAGE="})
 	assert.NotContains(t, got, "## Against the comparison image")
 }
+
+func TestCompareSectionObjectsInVM(t *testing.T) {
+	nat, vm := nativeResult(), vmResult()
+	withCompare(nat, vm)
+	vm.Tools = append(vm.Tools,
+		ToolResult{Name: "obj-ours", Windows: []Window{window("8:50:0", 10, 3000, 300, 100, 0, 0)}},
+		ToolResult{Name: "obj-compare", Windows: []Window{window("8:50:0", 10, 6000, 300, 100, 0, 0)}})
+	got := render(func(m *md) { writeCompare(m, nat, vm, igOwnImage) })
+	assert.Contains(t, got, "| VM (6.1.0-test), objects without ig | 8:50:0 | BPF ns per run, tracepoint tcp_retransmit_skb | 3,000 | 6,000 | 0.50× |\n"+
+		"| VM (6.1.0-test), objects without ig | 8:50:0 | delivered (events / runs of its `tcp_retransmit_skb` program) | 100.0% | 100.0% | 1.00× |\n\n")
+	assert.NotContains(t, got, "objects without ig | 8:50:0 | tracer CPU", "the harness is not the tracer's process")
+	assert.NotContains(t, got, "objects without ig | – |", "no ig start-up")
+}

@@ -44,6 +44,19 @@ var vmSteps = []costStep{
 		"a wake-up for every event (the irq_work and ig's wake), against batched wake-ups", true, true},
 }
 
+// vmObjectSteps are the objects loaded without ig in the VM, measured
+// against this gadget's object loaded the same way (obj-ours).
+var vmObjectSteps = []costStep{
+	{"obj-ours-no-owner", "built with `BENCH_LEAVE_OUT=1`: no lookup of the socket's owner in IG's socket map",
+		"the socket-map lookup", false, false},
+	{"obj-ours-no-reads", "built with `BENCH_LEAVE_OUT=2`: no reads of the socket and the segment (reason, snapshot, segment)",
+		"the reads", false, false},
+	{"obj-ours-no-event", "built with `BENCH_LEAVE_OUT=4`: returns before reserving in the ring buffer",
+		"the reservation, the filling and the submission of the event (with the wake-ups batching leaves)", false, false},
+	{"obj-compare", "IG's own program (the comparison image's object) instead of this gadget's, loaded and read the same way",
+		"what IG's own program costs more (negative: less) than this gadget's", true, false},
+}
+
 // stepsOf are the steps whose tracer ran in a phase (or failed to).
 func stepsOf(r *Result, steps []costStep) []costStep {
 	var out []costStep
@@ -60,8 +73,8 @@ func stepsOf(r *Result, steps []costStep) []costStep {
 // phase by phase and level by level, in the same run as the floor. Left
 // out when no such tracer was measured.
 func writeWhere(m *md, nat, vm *Result) {
-	ns, vs := stepsOf(nat, nativeSteps), stepsOf(vm, vmSteps)
-	if len(ns)+len(vs) == 0 {
+	ns, vs, vos := stepsOf(nat, nativeSteps), stepsOf(vm, vmSteps), stepsOf(vm, vmObjectSteps)
+	if len(ns)+len(vs)+len(vos) == 0 {
 		return
 	}
 	m.p("## Where the cost is\n\n")
@@ -90,8 +103,10 @@ func writeWhere(m *md, nat, vm *Result) {
 		m.p(" A wake-up by a BPF timer's callback runs outside any program and is in no figure here.")
 	}
 	m.p("\n\n")
-	writeWhereTable(m, nat, ns, "Native", fmt.Sprintf("none: the reference (`max_delay_us` %d, a reader waiting in epoll)", def))
-	writeWhereTable(m, vm, vs, "In the VM", "none: the reference (`ig run`, default `--max-delay`)")
+	writeWhereTable(m, nat, "ours", ns, "Native", fmt.Sprintf("none: the reference (`max_delay_us` %d, a reader waiting in epoll)", def))
+	writeWhereTable(m, vm, "ours", vs, "In the VM", "none: the reference (`ig run`, default `--max-delay`)")
+	writeWhereTable(m, vm, "obj-ours", vos, "In the VM, the objects without ig",
+		fmt.Sprintf("none: the reference (this gadget's object loaded by the harness, `max_delay_us` %d, a reader waiting in epoll)", def))
 }
 
 // hasWakeupProgram tells whether a tracer of a phase has a program on the
@@ -114,13 +129,13 @@ func hasWakeupProgram(r *Result) bool {
 // event), a column gives its time per retransmission, and the wake-up
 // step's cost is also given with it; in the VM a column gives ig's CPU per
 // retransmission.
-func writeWhereTable(m *md, r *Result, steps []costStep, title, oursDesc string) {
-	ours := findTool(r, "ours")
+func writeWhereTable(m *md, r *Result, base string, steps []costStep, title, oursDesc string) {
+	ours := findTool(r, base)
 	if len(steps) == 0 || ours == nil {
 		return
 	}
 	const wakeCol, cpuCol = 6, 7
-	shown := map[int]bool{wakeCol: hasWakeupProgram(r), cpuCol: r.Phase == "vm"}
+	shown := map[int]bool{wakeCol: hasWakeupProgram(r), cpuCol: r.Phase == "vm" && base == "ours"}
 	head := []string{"level", "tracer", "differs from this gadget by", "retransmissions/s", "BPF ns/run", "× floor",
 		"wake-up program, ns per retransmission", "ig CPU s per 10k retransmissions",
 		"step measured", "step's cost, ns/run", "share of this gadget's ns/run"}
@@ -151,9 +166,9 @@ func writeWhereTable(m *md, r *Result, steps []costStep, title, oursDesc string)
 		if ours.Error != "" || len(wo) == 0 {
 			continue
 		}
-		base := levelCost(wo)
-		row(lv.Name, toolLabel["ours"], oursDesc, stats.Num(perWindow(wo, genRate).Med, 0), base.tool.Format("", 0), base.ratio.Format("×", 1),
-			base.wake.Format("", 0), stats.Num(cpuPer10kRetrans(wo), 3), "", "", "")
+		ref := levelCost(wo)
+		row(lv.Name, toolLabel[base], oursDesc, stats.Num(perWindow(wo, genRate).Med, 0), ref.tool.Format("", 0), ref.ratio.Format("×", 1),
+			ref.wake.Format("", 0), stats.Num(cpuPer10kRetrans(wo), 3), "", "", "")
 		for _, s := range steps {
 			t := findTool(r, s.name)
 			ws := byLevel(*t, lv.Name)
@@ -161,7 +176,7 @@ func writeWhereTable(m *md, r *Result, steps []costStep, title, oursDesc string)
 				continue
 			}
 			c := levelCost(ws)
-			d, dAll := base.tool.Med-c.tool.Med, base.total.Med-c.total.Med
+			d, dAll := ref.tool.Med-c.tool.Med, ref.total.Med-c.total.Med
 			if s.added {
 				d, dAll = -d, -dAll
 			}
@@ -170,14 +185,14 @@ func writeWhereTable(m *md, r *Result, steps []costStep, title, oursDesc string)
 				cost += fmt.Sprintf(" (%s counting the wake-up program)", stats.Num(dAll, 0))
 			}
 			row(lv.Name, toolLabel[s.name], s.differs, stats.Num(perWindow(ws, genRate).Med, 0), c.tool.Format("", 0), c.ratio.Format("×", 1),
-				c.wake.Format("", 0), stats.Num(cpuPer10kRetrans(ws), 3), s.step, cost, share(d, base.tool.Med))
+				c.wake.Format("", 0), stats.Num(cpuPer10kRetrans(ws), 3), s.step, cost, share(d, ref.tool.Med))
 		}
 	}
 	failed := func(name, desc, err string) {
 		row("–", toolLabel[name], desc, "", "failed: "+oneLine(err), "", "", "", "", "", "")
 	}
 	if ours.Error != "" {
-		failed("ours", oursDesc, ours.Error)
+		failed(base, oursDesc, ours.Error)
 	}
 	for _, s := range steps {
 		if t := findTool(r, s.name); t.Error != "" {

@@ -146,3 +146,23 @@ func TestWriteReportWithSteps(t *testing.T) {
 	assert.Contains(t, got, "| this gadget, reader woken for every event (max-delay 0) | tracepoint tcp_retransmit_skb | 200 | 7,000 (6,000–8,000) | 400 (400–400) | 17.5× (15.0–20.0) |\n",
 		"the VM's cost table")
 }
+
+func TestWhereSectionVMObjects(t *testing.T) {
+	// In the VM, this gadget's object loaded by the harness costs 3,000
+	// ns/run against a floor of 300, without the reads 2,000, and IG's own
+	// object 4,500.
+	vm := vmResult()
+	one := func(name string, ns int64) ToolResult {
+		return ToolResult{Name: name, Windows: []Window{window("8:50:0", 10, ns, 300, 100, 0, 0)}}
+	}
+	vm.Tools = append(vm.Tools, one("obj-ours", 3000), one("obj-ours-no-reads", 2000), one("obj-compare", 4500))
+	got := render(func(m *md) { writeWhere(m, nativeResult(), vm) })
+	assert.Contains(t, got, "### In the VM, the objects without ig: Linux 6.1.0-test\n\n"+
+		"| level | tracer | differs from this gadget by | retransmissions/s | BPF ns/run | × floor | step measured | step's cost, ns/run | share of this gadget's ns/run |\n"+
+		"|---|---|---|---|---|---|---|---|---|\n"+
+		"| 8:50:0 | this gadget's object, without ig | none: the reference (this gadget's object loaded by the harness, `max_delay_us` 5000, a reader waiting in epoll) | 10 | 3,000 | 10.0× | | | |\n"+
+		"| 8:50:0 | the object without the socket and segment reads | built with `BENCH_LEAVE_OUT=2`: no reads of the socket and the segment (reason, snapshot, segment) | 10 | 2,000 | 6.7× | the reads | 1,000 | 33% |\n"+
+		"| 8:50:0 | the comparison image's object, without ig | IG's own program (the comparison image's object) instead of this gadget's, loaded and read the same way | 10 | 4,500 | 15.0× | "+
+		"what IG's own program costs more (negative: less) than this gadget's | 1,500 | 50% |\n\n")
+	assert.NotContains(t, got, "### In the VM: Linux", "no ig step in the VM")
+}
