@@ -52,6 +52,7 @@ func mapUpdate(m uint32, key uint64, value uint64, flags uint64) uint32
 
 // gadgetAPIVersion tells ig which version of the interface the module speaks.
 //
+//lint:ignore U1000 exported to ig by go:wasmexport
 //go:wasmexport gadgetAPIVersion
 func gadgetAPIVersion() uint64 { return 1 }
 
@@ -169,6 +170,7 @@ var subscribers []func()
 
 // dataSourceCallback is how ig calls a subscriber.
 //
+//lint:ignore U1000 exported to ig by go:wasmexport
 //go:wasmexport dataSourceCallback
 func dataSourceCallback(id uint64, ds uint32, data uint32) {
 	if id >= 1 && id <= uint64(len(subscribers)) {
