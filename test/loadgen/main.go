@@ -80,7 +80,7 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			synFlood(ctx, host, *synPort, *synRate, *synHold, &synAttempts)
+			synFlood(ctx, host, *synPort, *synRate, int64(duration.Seconds()*float64(*synRate)), *synHold, &synAttempts)
 		}()
 	}
 	wg.Wait()
@@ -136,15 +136,18 @@ func stream(ctx context.Context, addr string, chunk int, pause time.Duration, se
 }
 
 // synFlood opens rate connections per second to a port whose SYNs are
-// dropped; each is abandoned after hold.
-func synFlood(ctx context.Context, host string, port, rate int, hold time.Duration, attempts *atomic.Int64) {
+// dropped, limit in all; each is abandoned after hold.
+func synFlood(ctx context.Context, host string, port, rate int, limit int64, hold time.Duration, attempts *atomic.Int64) {
 	tick := time.NewTicker(time.Second / time.Duration(rate))
 	defer tick.Stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	addr := net.JoinHostPort(host, fmt.Sprint(port))
 	// Ticks missed while the machine is busy are caught up, so that the
-	// rate holds under load (as long as connections can be opened).
+	// rate holds under load (as long as connections can be opened), but
+	// never beyond the run's end or its number of connections: a machine
+	// too slow for the rate (a TCG guest at thousands a second) gets
+	// fewer, not a run that catches up for minutes.
 	start := time.Now()
 	var opened int64
 	for {
@@ -153,8 +156,8 @@ func synFlood(ctx context.Context, host string, port, rate int, hold time.Durati
 			return
 		case <-tick.C:
 		}
-		due := int64(time.Since(start).Seconds() * float64(rate))
-		for ; opened < due; opened++ {
+		due := min(int64(time.Since(start).Seconds()*float64(rate)), limit)
+		for ; opened < due && ctx.Err() == nil; opened++ {
 			attempts.Add(1)
 			wg.Add(1)
 			go func() {
