@@ -216,19 +216,10 @@ static const struct flow_counts flow_counts_zero;
 
 // Linux 6.17 gave tcp:tcp_retransmit_skb its own event class
 // (include/trace/events/tcp.h), fired for every attempt with the transmit
-// result as a third argument, err; the class's record type tells that the
-// tp_btf program has that argument.
+// result as a third argument, err; the class's record type exists only
+// since then, and its existence tells that the tp_btf program has that
+// argument (only the type's name is checked, so only err is declared).
 struct trace_event_raw_tcp_retransmit_skb___err {
-	const void *skbaddr;
-	const void *skaddr;
-	int state;
-	__u16 sport;
-	__u16 dport;
-	__u16 family;
-	__u8 saddr[4];
-	__u8 daddr[4];
-	__u8 saddr_v6[16];
-	__u8 daddr_v6[16];
 	int err;
 } __attribute__((preserve_access_index));
 
@@ -244,20 +235,18 @@ struct inet_connection_sock___icsk_timer {
 	struct timer_list icsk_retransmit_timer;
 } __attribute__((preserve_access_index));
 
-// The addresses, ports and family of a connection, laid out as the tcp
-// tracepoints store them: ports in host order, IPv4 addresses also as
-// IPv4-mapped IPv6 ones. The leading pad puts the addresses on 4-byte
-// boundaries of the stack.
+// The addresses, ports and family of a connection, read from its socket
+// (flow_from_sock): ports in host order; the IPv6 addresses only for an
+// AF_INET6 socket, whose peer may be an IPv4-mapped one (flow_version).
 struct flow {
-	__u16 pad;
+	__u8 saddr_v6[16];
+	__u8 daddr_v6[16];
+	__u8 saddr[4];
+	__u8 daddr[4];
 	__u16 sport;
 	__u16 dport;
 	__u16 family;
-	__u8 saddr[4];
-	__u8 daddr[4];
-	__u8 saddr_v6[16];
-	__u8 daddr_v6[16];
-} __attribute__((aligned(8)));
+};
 
 // config_get returns the user's filters, or NULL before they are written.
 static __always_inline const struct config *config_get(void)
@@ -607,17 +596,23 @@ static __always_inline bool wake_due(const struct config *cfg, __u64 now)
 // wake it at once: a quiet host's events are read as they come.
 #define QUIET_NS (100 * 1000 * 1000ULL)
 
+// How often, at most, a ring buffer a quarter full wakes the reader at once.
+// A reader that falls behind in a storm is awake anyway, and a wake-up for
+// every event would cost what batching saves; the other three quarters hold
+// about a thousand events, more than a millisecond of any storm.
+#define BACKLOG_WAKE_NS (1000 * 1000ULL)
+
 // submit_event hands a filled event to the reader. An event that comes when
 // the reader was not woken for QUIET_NS (on a quiet host, every event) wakes
-// it at once, as does one that finds the ring buffer a quarter full. The
-// others wait without the wake-up that would cost the retransmitting CPU an
-// interrupt and the reader a context switch: ig_wakeup, which runs every
-// half max_delay on every CPU, wakes the reader for them within max_delay.
-// With max_delay 0 every event wakes the reader.
+// it at once, as does one that finds the ring buffer a quarter full (at most
+// every BACKLOG_WAKE_NS). The others wait without the wake-up that would
+// cost the retransmitting CPU an interrupt and the reader a context switch:
+// ig_wakeup, which runs every half max_delay on every CPU, wakes the reader
+// for them within max_delay. With max_delay 0 every event wakes the reader.
 static __always_inline void submit_event(void *ctx, const struct config *cfg,
 					 struct event *event)
 {
-	__u64 now;
+	__u64 now, since;
 
 	if (!cfg->max_delay_us ||
 	    !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_ringbuf_query)) {
@@ -625,8 +620,10 @@ static __always_inline void submit_event(void *ctx, const struct config *cfg,
 		return;
 	}
 	now = bpf_ktime_get_ns();
-	if (now - wakeup_last_ns >= QUIET_NS ||
-	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= EVENTS_SIZE / 4) {
+	since = now - wakeup_last_ns;
+	if (since >= QUIET_NS ||
+	    (since >= BACKLOG_WAKE_NS &&
+	     bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= EVENTS_SIZE / 4)) {
 		wakeup_last_ns = now;
 		bpf_ringbuf_submit(event, BPF_RB_FORCE_WAKEUP);
 		return;
