@@ -181,7 +181,9 @@ test-bpf:
 
 # CO-RE relocation of every program of both objects in the image against the
 # BTF of each kernel Debian serves (bullseye to experimental, amd64 and
-# arm64), loaded here with that kernel's BTF. The first run downloads the
+# arm64), loaded here with that kernel's BTF (the tp_btf programs, checked
+# by the running kernel against its own types, are relocated only: no
+# relocation may be poisoned). The first run downloads the
 # kernels and extracts their BTF (a few minutes); after that, seconds.
 test-core:
 	cd test && $(SUDO) env "PATH=$(PATH)" go test -count=1 -v ./core/ \

@@ -335,23 +335,57 @@ static __always_inline __u64 hz_get(void)
 	return hz;
 }
 
+// Reads of kernel memory. The tp_btf programs get BTF pointers, from which
+// the verifier lets them load directly (a load that faults gives 0, as a
+// failed bpf_probe_read_kernel() does), several times cheaper than a helper
+// call per field; the kprobe and tracepoint programs read with
+// bpf_probe_read_kernel(). btf is a constant of each entry point, so each
+// program keeps one kind of read.
+#define READ(btf, p, field) ((btf) ? (p)->field : BPF_CORE_READ(p, field))
+#define READ_BITFIELD(btf, p, field)                                           \
+	((btf) ? BPF_CORE_READ_BITFIELD(p, field) :                            \
+		 BPF_CORE_READ_BITFIELD_PROBED(p, field))
+
+// tcp_sock_of is sk as a TCP socket. A BTF pointer to a struct sock allows
+// loads within struct sock only: bpf_skc_to_tcp_sock() (Linux 5.9) gives the
+// pointer to the whole tcp_sock.
+static __always_inline const struct tcp_sock *tcp_sock_of(const struct sock *sk,
+							  bool btf)
+{
+	if (btf)
+		return bpf_skc_to_tcp_sock((void *)sk);
+	return (const struct tcp_sock *)sk;
+}
+
 // flow_from_sock reads the addresses and ports of a socket (full or request)
 // whose addresses are of family.
 static __always_inline void flow_from_sock(struct flow *fl,
 					   const struct sock_common *skc,
-					   __u16 family)
+					   __u16 family, bool btf)
 {
+	__be32 saddr, daddr;
+
 	fl->family = family;
-	fl->sport = BPF_CORE_READ(skc, skc_num);
-	fl->dport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
+	fl->sport = READ(btf, skc, skc_num);
+	fl->dport = bpf_ntohs(READ(btf, skc, skc_dport));
 	if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(&fl->saddr_v6, skc,
-				   skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&fl->daddr_v6, skc,
-				   skc_v6_daddr.in6_u.u6_addr8);
+		if (btf) {
+			__builtin_memcpy(fl->saddr_v6,
+					 skc->skc_v6_rcv_saddr.in6_u.u6_addr8,
+					 16);
+			__builtin_memcpy(fl->daddr_v6,
+					 skc->skc_v6_daddr.in6_u.u6_addr8, 16);
+		} else {
+			BPF_CORE_READ_INTO(&fl->saddr_v6, skc,
+					   skc_v6_rcv_saddr.in6_u.u6_addr8);
+			BPF_CORE_READ_INTO(&fl->daddr_v6, skc,
+					   skc_v6_daddr.in6_u.u6_addr8);
+		}
 	}
-	BPF_CORE_READ_INTO(&fl->saddr, skc, skc_rcv_saddr);
-	BPF_CORE_READ_INTO(&fl->daddr, skc, skc_daddr);
+	saddr = READ(btf, skc, skc_rcv_saddr);
+	daddr = READ(btf, skc, skc_daddr);
+	__builtin_memcpy(fl->saddr, &saddr, 4);
+	__builtin_memcpy(fl->daddr, &daddr, 4);
 }
 
 // flow_version gives the IP version users see: 4 for IPv4 and for IPv4-mapped
@@ -404,61 +438,58 @@ socket_owner(__u32 netns, const struct flow *fl)
 
 // fill_snapshot records the socket's congestion and loss-recovery state.
 static __always_inline void fill_snapshot(struct event *event,
-					  const struct sock *sk)
+					  const struct tcp_sock *tp, bool btf)
 {
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	const struct inet_connection_sock *icsk =
-		(const struct inet_connection_sock *)sk;
+	const struct inet_connection_sock *icsk = &tp->inet_conn;
 	__u64 hz = hz_get();
 
-	event->srtt = BPF_CORE_READ(tp, srtt_us) >> 3;
+	event->srtt = READ(btf, tp, srtt_us) >> 3;
 	if (hz)
-		event->rto = (__u64)BPF_CORE_READ(icsk, icsk_rto) * 1000 / hz;
-	event->backoff = BPF_CORE_READ(icsk, icsk_backoff);
-	event->cwnd = BPF_CORE_READ(tp, snd_cwnd);
-	event->ssthresh = BPF_CORE_READ(tp, snd_ssthresh);
-	event->packets_out = BPF_CORE_READ(tp, packets_out);
-	event->retrans_out = BPF_CORE_READ(tp, retrans_out);
-	event->lost_out = BPF_CORE_READ(tp, lost_out);
-	event->total_retrans = BPF_CORE_READ(tp, total_retrans);
+		event->rto = (__u64)READ(btf, icsk, icsk_rto) * 1000 / hz;
+	event->backoff = READ(btf, icsk, icsk_backoff);
+	event->cwnd = READ(btf, tp, snd_cwnd);
+	event->ssthresh = READ(btf, tp, snd_ssthresh);
+	event->packets_out = READ(btf, tp, packets_out);
+	event->retrans_out = READ(btf, tp, retrans_out);
+	event->lost_out = READ(btf, tp, lost_out);
+	event->total_retrans = READ(btf, tp, total_retrans);
 }
 
 // skb_segs is the number of MSS-sized segments in skb (its GSO count), what
 // the kernel adds to TcpRetransSegs when it retransmits skb.
-static __always_inline __u16 skb_segs(const struct sk_buff *skb)
+static __always_inline __u16 skb_segs(const struct sk_buff *skb, bool btf)
 {
 	const struct tcp_skb_cb *tcb = (const void *)&skb->cb[0];
 
-	return BPF_CORE_READ(tcb, tcp_gso_segs);
+	return READ(btf, tcb, tcp_gso_segs);
 }
 
 // fill_segment copies sequence number, length, GSO count and flags of skb.
 static __always_inline void fill_segment(struct event *event,
-					 const struct sk_buff *skb)
+					 const struct sk_buff *skb, bool btf)
 {
 	// TCP builds the header on a clone, so the flags come from the
 	// control block, not from a header in skb.
 	const struct tcp_skb_cb *tcb = (const void *)&skb->cb[0];
-	__u32 end_seq = BPF_CORE_READ(tcb, end_seq);
+	__u32 end_seq = READ(btf, tcb, end_seq);
 
-	event->seq = BPF_CORE_READ(tcb, seq);
+	event->seq = READ(btf, tcb, seq);
 	event->len = end_seq - event->seq;
-	event->segs = skb_segs(skb);
+	event->segs = skb_segs(skb, btf);
 	// tcp_flags grew from __u8 to __u16 (room for AccECN's AE bit) after
 	// 6.12 (a __u8 in Debian's 6.12.117, a __u16 in 7.2.13); the probed
 	// bitfield read relocates its size.
-	event->tcpflags_raw = BPF_CORE_READ_BITFIELD_PROBED(tcb, tcp_flags);
+	event->tcpflags_raw = READ_BITFIELD(btf, tcb, tcp_flags);
 	// SYN and FIN take one sequence number each but carry no data.
 	if (event->tcpflags_raw & (SYN | FIN))
 		event->len = event->len ? event->len - 1 : 0;
 }
 
 // reason_of derives why a retransmission happened from the socket's state.
-static __always_inline enum tcpretrans_reason reason_of(const struct sock *sk,
-							__u8 state)
+static __always_inline enum tcpretrans_reason
+reason_of(const struct tcp_sock *tp, __u8 state, bool btf)
 {
-	const struct inet_connection_sock *icsk =
-		(const struct inet_connection_sock *)sk;
+	const struct inet_connection_sock *icsk = &tp->inet_conn;
 	__u8 ca_state;
 
 	if (state == SYN_SENT)
@@ -473,7 +504,7 @@ static __always_inline enum tcpretrans_reason reason_of(const struct sock *sk,
 	// and loss recovery driven by ACKs (dupacks, SACK, RACK) runs in
 	// TCP_CA_Recovery. icsk_ca_state became a bitfield in 5.x; the probed
 	// read covers both.
-	ca_state = BPF_CORE_READ_BITFIELD_PROBED(icsk, icsk_ca_state);
+	ca_state = READ_BITFIELD(btf, icsk, icsk_ca_state);
 	if (ca_state == TCP_CA_Loss)
 		return RTO;
 	if (ca_state == TCP_CA_Recovery)
@@ -481,7 +512,7 @@ static __always_inline enum tcpretrans_reason reason_of(const struct sock *sk,
 
 	// tcp_write_timer_handler() leaves icsk_pending set to the loss
 	// probe while tcp_send_loss_probe() runs.
-	if (BPF_CORE_READ(icsk, icsk_pending) == ICSK_TIME_LOSS_PROBE)
+	if (READ(btf, icsk, icsk_pending) == ICSK_TIME_LOSS_PROBE)
 		return TLP;
 	return OTHER;
 }
@@ -492,13 +523,15 @@ static __always_inline bool owner_filtered(const struct config *cfg,
 					   const struct sock *sk,
 					   const struct flow *fl, int version,
 					   __u32 *netns,
-					   struct gadget_socket_value **owner)
+					   struct gadget_socket_value **owner,
+					   bool btf)
 {
 	if (version == 0)
 		return true;
 	if (cfg->family != 0 && cfg->family != version)
 		return true;
-	*netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	*netns = btf ? sk->__sk_common.skc_net.net->ns.inum :
+		       BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	if (!(BENCH_LEAVE_OUT & LEAVE_OUT_OWNER))
 		*owner = socket_owner(*netns, fl);
 	return gadget_should_discard_data_by_skb(*owner);
@@ -657,19 +690,23 @@ static __always_inline int trace_sock(void *ctx, const struct config *cfg,
 				      const struct sock *sk,
 				      const struct flow *fl, __u8 state,
 				      const struct sk_buff *skb, int err,
-				      enum tcpretrans_type type)
+				      enum tcpretrans_type type, bool btf)
 {
 	struct gadget_socket_value *owner = NULL;
+	const struct tcp_sock *tp;
 	struct event *event;
 	__u32 netns = 0;
 	int version = flow_version(fl);
 
-	if (owner_filtered(cfg, sk, fl, version, &netns, &owner))
+	if (owner_filtered(cfg, sk, fl, version, &netns, &owner, btf))
+		return 0;
+	tp = tcp_sock_of(sk, btf);
+	if (!tp)
 		return 0;
 	if (cfg->count) {
 		count_flow(fl, version, netns, owner, type,
-			   type == LOSS ? TLP : reason_of(sk, state), state,
-			   skb ? skb_segs(skb) : 0);
+			   type == LOSS ? TLP : reason_of(tp, state, btf), state,
+			   skb ? skb_segs(skb, btf) : 0);
 		return 0;
 	}
 	if (BENCH_LEAVE_OUT & LEAVE_OUT_EVENT)
@@ -683,10 +720,10 @@ static __always_inline int trace_sock(void *ctx, const struct config *cfg,
 	// reports as ENOBUFS (net_xmit_errno()).
 	event->error_raw = err > 0 ? ENOBUFS : -err;
 	if (!(BENCH_LEAVE_OUT & LEAVE_OUT_READS)) {
-		event->reason_raw = type == LOSS ? TLP : reason_of(sk, state);
-		fill_snapshot(event, sk);
+		event->reason_raw = type == LOSS ? TLP : reason_of(tp, state, btf);
+		fill_snapshot(event, tp, btf);
 		if (skb)
-			fill_segment(event, skb);
+			fill_segment(event, skb, btf);
 	}
 
 	submit_event(ctx, cfg, event);
@@ -705,10 +742,10 @@ static __always_inline int trace_loss_probe(void *ctx, const struct config *cfg,
 	if (BPF_CORE_READ(tp, tlp_high_seq))
 		return 0;
 	flow_from_sock(&fl, &sk->__sk_common,
-		       BPF_CORE_READ(sk, __sk_common.skc_family));
+		       BPF_CORE_READ(sk, __sk_common.skc_family), false);
 	return trace_sock(ctx, cfg, sk, &fl,
 			  BPF_CORE_READ(sk, __sk_common.skc_state), NULL, 0,
-			  LOSS);
+			  LOSS, false);
 }
 
 // Both TCP programs are tp_btf programs, cheaper than tracepoint programs:
@@ -727,11 +764,10 @@ int BPF_PROG(ig_tcpretrans, const struct sock *sk, const struct sk_buff *skb)
 		if (err && !cfg->failed)
 			return 0;
 	}
-	flow_from_sock(&fl, &sk->__sk_common,
-		       BPF_CORE_READ(sk, __sk_common.skc_family));
-	return trace_sock(ctx, cfg, sk, &fl,
-			  BPF_CORE_READ(sk, __sk_common.skc_state), skb, err,
-			  err ? RETRANS_FAILED : RETRANS);
+	flow_from_sock(&fl, &sk->__sk_common, sk->__sk_common.skc_family,
+		       true);
+	return trace_sock(ctx, cfg, sk, &fl, sk->__sk_common.skc_state, skb,
+			  err, err ? RETRANS_FAILED : RETRANS, true);
 }
 
 SEC("kprobe/tcp_send_loss_probe")
@@ -804,18 +840,16 @@ int BPF_PROG(ig_synack, const struct sock *sk, const struct request_sock *req)
 	// The request's addresses are of its operations' family: a dual-stack
 	// listener's IPv4 request has the listener's family but no IPv6
 	// addresses (nor does the tracepoint's record).
-	flow_from_sock(&fl, &req->__req_common,
-		       BPF_CORE_READ(req, rsk_ops, family));
+	flow_from_sock(&fl, &req->__req_common, req->rsk_ops->family, true);
 	version = flow_version(&fl);
 	// IG's socket map knows the listener, by its own family.
-	fl.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (owner_filtered(cfg, sk, &fl, version, &netns, &owner))
+	fl.family = sk->__sk_common.skc_family;
+	if (owner_filtered(cfg, sk, &fl, version, &netns, &owner, true))
 		return 0;
-	state = BPF_CORE_READ(req, __req_common.skc_state);
+	state = req->__req_common.skc_state;
 	// reqsk_timer_handler() runs with the request's timer expired; when
 	// tcp_check_req() answers a repeated SYN, the timer is still pending.
-	reason = BPF_CORE_READ(req, rsk_timer.entry.pprev) ? DUP_SYN :
-							     SYNACK_RTO;
+	reason = req->rsk_timer.entry.pprev ? DUP_SYN : SYNACK_RTO;
 	// A SYN-ACK is one segment (tcp_rtx_synack() adds 1 to
 	// TcpRetransSegs).
 	if (cfg->count) {
@@ -830,8 +864,8 @@ int BPF_PROG(ig_synack, const struct sock *sk, const struct request_sock *req)
 	event->reason_raw = reason;
 	event->tcpflags_raw = SYN | ACK;
 	event->segs = 1;
-	event->total_retrans = BPF_CORE_READ(req, num_retrans);
-	event->backoff = BPF_CORE_READ_BITFIELD_PROBED(req, num_timeout);
+	event->total_retrans = req->num_retrans;
+	event->backoff = BPF_CORE_READ_BITFIELD(req, num_timeout);
 
 	submit_event(ctx, cfg, event);
 	return 0;

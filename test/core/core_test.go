@@ -17,6 +17,14 @@
 //     a CO-RE guard (bpf_core_type_exists, bpf_core_field_exists) makes dead
 //     is removed by the verifier and harmless, which only the load can tell.
 //
+// The tp_btf programs are the exception to step 2: they load directly from
+// the kernel's structures through BTF pointers, and the running kernel's
+// verifier checks each load against its own types, so a load with another
+// kernel's offsets would be refused for a reason that is not the other
+// kernel's. For them the test requires that the relocation against each
+// kernel comes out with no poisoned relocation at all; their loading in
+// each kernel is test/integration's (in the guests) and test/bpf's (here).
+//
 // A program fails for a kernel when the load is refused for a poisoned
 // relocation or the relocation itself errs; the message names the
 // program, the relocation and the kernel. A refusal that is not CO-RE's
@@ -275,6 +283,13 @@ func check(obj *object, name string, k *kernel, cache *btf.Cache) outcome {
 	poisoned, err := relocate(obj, prog, k)
 	if err != nil {
 		return outcome{status: "FAIL relocation", err: err}
+	}
+	if prog.Type == ebpf.Tracing {
+		if len(poisoned) > 0 {
+			return outcome{status: "FAIL relocation", poisoned: poisoned, hit: poisoned,
+				err: errors.New("a tp_btf program cannot be loaded with another kernel's types: every poisoned relocation counts")}
+		}
+		return outcome{status: "ok"}
 	}
 
 	spec := obj.spec.Copy()
