@@ -477,8 +477,8 @@ static __always_inline void fill_segment(struct event *event,
 	event->len = end_seq - event->seq;
 	event->segs = skb_segs(skb, btf);
 	// tcp_flags grew from __u8 to __u16 (room for AccECN's AE bit) after
-	// 6.12 (a __u8 in Debian's 6.12.117, a __u16 in 7.2.13); the probed
-	// bitfield read relocates its size.
+	// 6.12 (a __u8 in Debian's 6.12.117, a __u16 in 7.2.13); the bitfield
+	// read (probed or direct) relocates its size.
 	event->tcpflags_raw = READ_BITFIELD(btf, tcb, tcp_flags);
 	// SYN and FIN take one sequence number each but carry no data.
 	if (event->tcpflags_raw & (SYN | FIN))
@@ -502,8 +502,8 @@ reason_of(const struct tcp_sock *tp, __u8 state, bool btf)
 
 	// tcp_retransmit_timer() enters TCP_CA_Loss before retransmitting,
 	// and loss recovery driven by ACKs (dupacks, SACK, RACK) runs in
-	// TCP_CA_Recovery. icsk_ca_state became a bitfield in 5.x; the probed
-	// read covers both.
+	// TCP_CA_Recovery. icsk_ca_state became a bitfield in 5.x; the bitfield
+	// read (probed or direct) covers both.
 	ca_state = READ_BITFIELD(btf, icsk, icsk_ca_state);
 	if (ca_state == TCP_CA_Loss)
 		return RTO;

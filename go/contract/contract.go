@@ -72,8 +72,8 @@ const (
 	ParamMaxDelay = "max-delay"
 )
 
-// The accepted --max-delay values: 0 (a wake-up per event) or between
-// MinMaxDelay and MaxDelayLimit.
+// The accepted --max-delay values, in microseconds: 0 (a wake-up per event)
+// or between MinMaxDelayUs and MaxDelayLimitUs.
 const (
 	MinMaxDelayUs   = 1_000     // 1ms
 	MaxDelayLimitUs = 1_000_000 // 1s
