@@ -182,8 +182,8 @@ __u64 hz_first_ns = 0;
 GADGET_TRACER_MAP(events, EVENTS_SIZE);
 GADGET_TRACER(tcpretrans, events, event);
 
-// When the ring buffer's reader was last woken (bpf_ktime_get_ns()), by
-// submit_event() or ig_wakeup.
+// When the ring buffer's reader was last woken (bpf_ktime_get_boot_ns(), the
+// clock of the events' timestamps), by submit_event() or ig_wakeup.
 __u64 wakeup_last_ns = 0;
 
 // The count mode's flows, fetched (and emptied) by ig every
@@ -618,11 +618,21 @@ static __always_inline void wake_reader(void)
 		bpf_ringbuf_discard(rec, BPF_RB_FORCE_WAKEUP);
 }
 
+// since_wakeup returns how long ago, at now, the reader was last woken; 0
+// when another CPU noted a wake-up later than now (an event's timestamp is
+// taken at its reservation, a little before its submission).
+static __always_inline __u64 since_wakeup(__u64 now)
+{
+	__u64 last = wakeup_last_ns;
+
+	return now > last ? now - last : 0;
+}
+
 // wake_due tells whether the reader was last woken half of max_delay ago or
 // earlier.
 static __always_inline bool wake_due(const struct config *cfg, __u64 now)
 {
-	return now - wakeup_last_ns >= (__u64)cfg->max_delay_us * 500;
+	return since_wakeup(now) >= (__u64)cfg->max_delay_us * 500;
 }
 
 // How long the reader must have gone without a wake-up for an event to
@@ -652,8 +662,10 @@ static __always_inline void submit_event(void *ctx, const struct config *cfg,
 		gadget_submit_buf(ctx, &events, event, sizeof(*event));
 		return;
 	}
-	now = bpf_ktime_get_ns();
-	since = now - wakeup_last_ns;
+	// The event's timestamp, taken at its reservation: one clock read
+	// fewer per event.
+	now = event->timestamp_raw;
+	since = since_wakeup(now);
 	if (since >= QUIET_NS ||
 	    (since >= BACKLOG_WAKE_NS &&
 	     bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= EVENTS_SIZE / 4)) {
@@ -885,7 +897,7 @@ int ig_wakeup(struct bpf_perf_event_data *ctx)
 
 	if (!cfg || !cfg->max_delay_us)
 		return 0;
-	now = bpf_ktime_get_ns();
+	now = bpf_ktime_get_boot_ns();
 	if (!wake_due(cfg, now) || !bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA))
 		return 0;
 	wakeup_last_ns = now;
