@@ -178,7 +178,10 @@ __u64 hz_known = 0;
 __u64 hz_first_jiffies = 0;
 __u64 hz_first_ns = 0;
 
-#define EVENTS_SIZE (1024 * 256)
+// The ring buffer: 1 MiB, about 5,000 events, enough for the bursts of SYN
+// retransmissions that timers fire together while ig, on a loaded host, has
+// yet to read the previous ones.
+#define EVENTS_SIZE (1024 * 1024)
 GADGET_TRACER_MAP(events, EVENTS_SIZE);
 GADGET_TRACER(tcpretrans, events, event);
 
@@ -642,7 +645,7 @@ static __always_inline bool wake_due(const struct config *cfg, __u64 now)
 // How often, at most, a ring buffer a quarter full wakes the reader at once.
 // A reader that falls behind in a storm is awake anyway, and a wake-up for
 // every event would cost what batching saves; the other three quarters hold
-// about a thousand events, more than a millisecond of any storm.
+// about four thousand events, more than a millisecond of any storm.
 #define BACKLOG_WAKE_NS (1000 * 1000ULL)
 
 // submit_event hands a filled event to the reader. An event that comes when

@@ -33,7 +33,7 @@ const (
 	FlowsDroppedMap = "tcpretrans_flows_dropped"
 	// EventsSize is the ring buffer's size in bytes; a quarter of it
 	// pending wakes the reader at once.
-	EventsSize = 256 * 1024
+	EventsSize = 1024 * 1024
 )
 
 // BPF program names, as bpftool and ig's attach_to configuration show them.
