@@ -120,6 +120,13 @@ for i in "${!pids[@]}"; do
 	wait "${pids[$i]}" || failed+=("${names[$i]}")
 done
 if [ ${#failed[@]} -gt 0 ]; then
+	# Each failed job's whole log was printed when it ended, perhaps long
+	# before the end of the run: its failures again, last.
+	for job in "${failed[@]}"; do
+		echo "=== why $job failed (from $OUT/integration-$job.log):"
+		grep -a -E -e '--- FAIL|^\s+(Error|Messages):|_test\.go:[0-9]+:|^vm: |^k8s: |^panic:|timed out' \
+			"$OUT/integration-$job.log" | tail -n 60 | cut -c1-400 | sed "s/^/[$job] /"
+	done
 	echo "=== tests FAILED: ${failed[*]}"
 	exit 1
 fi

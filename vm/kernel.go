@@ -177,6 +177,10 @@ func moduleName(path string) string {
 	return strings.ReplaceAll(base, "-", "_")
 }
 
+// The host's root and modules are mounted with cache=loose: without a page
+// cache every exec of a host binary reads it again through 9p (ig, 112 MB,
+// took 9-17 s to print its version in the 6.1 guest, 2 s with the cache),
+// and nothing the guest reads from them changes while it runs.
 const initScript = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -186,13 +190,13 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in /modules/*.ko; do insmod "$m" 2>/dev/null; done
 fail() { echo "vm-init: $*"; echo o > /proc/sysrq-trigger; sleep 5; }
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /mnt/lower || fail "mounting the host root"
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 hostroot /mnt/lower || fail "mounting the host root"
 mount -t tmpfs tmpfs /mnt/upper
 mkdir -p /mnt/upper/u /mnt/upper/w
 mount -t overlay overlay -o lowerdir=/mnt/lower,upperdir=/mnt/upper/u,workdir=/mnt/upper/w /mnt/root || fail "mounting the overlay"
 KVER=$(uname -r)
 mkdir -p /mnt/root/lib/modules/$KVER /mnt/root/vmrun
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 modules /mnt/root/lib/modules/$KVER
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 modules /mnt/root/lib/modules/$KVER
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 vmrun /mnt/root/vmrun || fail "mounting the run share"
 mount -o move /proc /mnt/root/proc
 mount -o move /sys /mnt/root/sys

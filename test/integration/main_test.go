@@ -230,6 +230,21 @@ func (g *IG) wait(timeout time.Duration, check func() bool) {
 	}
 }
 
+// waitQuiet waits until no line has come for quiet, ig exits or timeout
+// passes.
+func (g *IG) waitQuiet(quiet, timeout time.Duration) {
+	called := time.Now()
+	g.wait(timeout, func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		last := called
+		if n := len(g.arrived); n > 0 && g.arrived[n-1].After(last) {
+			last = g.arrived[n-1]
+		}
+		return time.Since(last) >= quiet
+	})
+}
+
 // WaitEvents waits until done holds for the decoded events, or timeout.
 func (g *IG) WaitEvents(t *testing.T, timeout time.Duration, done func([]map[string]any) bool) []map[string]any {
 	t.Helper()
