@@ -60,6 +60,12 @@ PUBLISH_KERNEL ?= 6.1
 # map iterator against the event stream, about 2.5 minutes); the count
 # mode's BPF path is loaded by every guest and run natively by test-bpf.
 METRICS_KERNEL ?= 6.12
+# Tests of what ig and the operator do whatever the kernel (the table output,
+# bad parameter values, --filter and --fields, --family, --loss=false and
+# --synack=false), each in one guest (TEST@KERNEL), on the guests that are
+# otherwise the shortest; every guest runs the kernel's side (hooks, reasons,
+# states, loss probes, clean detach, delivery latency, the storm).
+ONE_GUEST_TESTS ?= TestGuideTable@6.1 TestBadParams@6.1 TestFilterAndFields@6.12 TestFamilyParam@6.12 TestLossAndSynackOff@6.12
 # make test-k8s: the kernel of the Kubernetes node's guest, and where the
 # cluster's parts (scripts/k8s.sh) are kept.
 K8S_KERNEL ?= 6.12
@@ -197,14 +203,14 @@ test-core:
 test-integration: build $(VM) $(COSIGN) k8s k8s-tests
 	cd test && go test -tags integration -c -o $(OUT)/integration.test ./integration/
 	cd test && go build -o $(OUT)/loadgen ./loadgen/
-	$(SUDO) env "PATH=$(PATH)" JOBS=$(JOBS) PUBLISH_KERNEL=$(PUBLISH_KERNEL) METRICS_KERNEL=$(METRICS_KERNEL) COSIGN=$(COSIGN) \
+	$(SUDO) env "PATH=$(PATH)" JOBS=$(JOBS) PUBLISH_KERNEL=$(PUBLISH_KERNEL) METRICS_KERNEL=$(METRICS_KERNEL) ONE_GUEST_TESTS="$(ONE_GUEST_TESTS)" COSIGN=$(COSIGN) \
 		K8S_PARTS=$$(cat $(OUT)/k8s-parts) K8S_TCG=$(K8S_TCG) \
 		scripts/integration.sh $(IMAGE) $(KERNELS) k8s@$(K8S_KERNEL)
 
 # kubectl gadget on a single-node Kubernetes cluster (control plane, kubelet,
 # containerd, Inspektor Gadget's DaemonSet) inside the guest of $(K8S_KERNEL).
 test-k8s: build $(VM) $(COSIGN) k8s k8s-tests
-	$(SUDO) env "PATH=$(PATH)" JOBS=1 PUBLISH_KERNEL=$(PUBLISH_KERNEL) METRICS_KERNEL=$(METRICS_KERNEL) COSIGN=$(COSIGN) \
+	$(SUDO) env "PATH=$(PATH)" JOBS=1 PUBLISH_KERNEL=$(PUBLISH_KERNEL) METRICS_KERNEL=$(METRICS_KERNEL) ONE_GUEST_TESTS="$(ONE_GUEST_TESTS)" COSIGN=$(COSIGN) \
 		K8S_PARTS=$$(cat $(OUT)/k8s-parts) K8S_TCG=$(K8S_TCG) \
 		scripts/integration.sh $(IMAGE) k8s@$(K8S_KERNEL)
 

@@ -8,9 +8,10 @@
 #
 #   scripts/integration.sh IMAGE JOB...      (JOB: KERNEL or k8s@KERNEL; JOBS, default 2)
 #
-# TestPublish (registry, signing, verification with bin/cosign) runs in the
-# guest of PUBLISH_KERNEL only, TestMetricsAndCounts in the guest of
-# METRICS_KERNEL only: what they check is ig's, not the kernel's.
+# Tests of ig's side run in one guest each, the others leave them out by
+# name (not by t.Skip): TestPublish (registry, signing, verification with
+# bin/cosign) in the guest of PUBLISH_KERNEL, TestMetricsAndCounts in that
+# of METRICS_KERNEL, and each TEST@KERNEL of ONE_GUEST_TESTS in KERNEL's.
 # k8s@KERNEL needs K8S_PARTS, the directory scripts/k8s.sh prints, and
 # K8S_TCG (bin/vm -tcg-threads for the node's guest): the
 # control plane and the registry run here (.build/controlplane), the node in
@@ -25,19 +26,21 @@ shift
 jobs=${JOBS:-2}
 publish_kernel=${PUBLISH_KERNEL:?set by make test-integration}
 metrics_kernel=${METRICS_KERNEL:?set by make test-integration}
+one_guest_tests="TestPublish@$publish_kernel TestMetricsAndCounts@$metrics_kernel ${ONE_GUEST_TESTS-}"
 cosign=${COSIGN:?set by make test-integration}
 
 run_one() { # run_one JOB: boots its kernel, runs the tests, logs the result
-	local job=$1 log=$OUT/integration-$1.log start=$(date +%s) rc opts skip=()
+	local job=$1 log=$OUT/integration-$1.log start=$(date +%s) rc opts= skip=()
 	local k=${job#k8s@}
 	if [ "$k" != "$job" ]; then
 		run_k8s "$k" >"$log" 2>&1
 		rc=$?
 	else
-		# Tests of ig's machinery rather than of the kernel run in one guest
-		# each; the others leave them out by name (not by t.Skip).
-		[ "$k" = "$publish_kernel" ] && opts="-cosign $cosign" || skip+=(TestPublish)
-		[ "$k" = "$metrics_kernel" ] || skip+=(TestMetricsAndCounts)
+		local spec
+		for spec in $one_guest_tests; do
+			[ "${spec#*@}" = "$k" ] || skip+=("${spec%@*}")
+		done
+		[ "$k" = "$publish_kernel" ] && opts="-cosign $cosign"
 		[ ${#skip[@]} -gt 0 ] && opts+=" -test.skip '^($(IFS='|'; echo "${skip[*]}"))\$'"
 		bin/vm -kernel "$k" -timeout 50m -share "$REPO" -workdir "$REPO/test/integration" -- \
 			"$OUT/integration.test -test.v -test.count=1 -repo $REPO -image $image -loadgen $OUT/loadgen -timeline $OUT/timeline-$k.tsv $opts" \
@@ -103,6 +106,15 @@ run_k8s() {
 	ip link del "$tap"
 	return "$rc"
 }
+
+# A test of one_guest_tests whose name or kernel is wrong would run nowhere.
+kernels=" $(printf '%s\n' "$@" | grep -v '^k8s@' | tr '\n' ' ')"
+for spec in $one_guest_tests; do
+	grep -q "^func ${spec%@*}(t \*testing.T)" test/integration/*_test.go ||
+		{ echo "integration.sh: $spec: no such test in test/integration" >&2; exit 2; }
+	[ "$kernels" = " " ] || [[ "$kernels" == *" ${spec#*@} "* ]] ||
+		{ echo "integration.sh: $spec: ${spec#*@} is not among the kernels: $*" >&2; exit 2; }
+done
 
 pids=()
 names=()
