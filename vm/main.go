@@ -293,8 +293,9 @@ func writeStage2(dir string, o options, img *kernelImage) error {
 	fmt.Fprintf(&b, "cd %q || exit 1\n", o.workdir)
 	b.WriteString("/bin/sh /vmrun/cmd.sh\n")
 	fmt.Fprintf(&b, "echo \"%s$?\"\n", marker)
-	// This script is PID 1: power off instead of exiting.
-	b.WriteString("sync\necho o > /proc/sysrq-trigger\nsleep 30\n")
+	// This script is PID 1: power off instead of exiting (sleep may fail
+	// to load once the power-off has taken the 9p root: quietly).
+	b.WriteString("sync\necho o > /proc/sysrq-trigger\nsleep 30 2>/dev/null\n")
 	if err := os.WriteFile(filepath.Join(dir, "stage2.sh"), []byte(b.String()), 0o755); err != nil {
 		return err
 	}
