@@ -30,13 +30,13 @@ gadget_attached() {
 }
 
 # start_dockerd WORKDIR: dockerd with its state under WORKDIR, unless one
-# runs already.
-# dockerd gives the containerd it starts a fixed time to answer, which a
-# guest on a loaded host can exceed ("failed to start containerd: timeout
-# waiting for containerd to start"); dockerd then exits, and is started
-# again (three times at most), finding that containerd running.
+# runs already. dockerd gives the containerd it starts a fixed time to
+# answer, which a guest on a loaded host can exceed ("failed to start
+# containerd: timeout waiting for containerd to start"); dockerd then exits,
+# and is started again (three times at most), finding that containerd
+# running.
 start_dockerd() {
-	local work=$1 attempt pid end
+	local work=$1 attempt pid
 	if docker info >/dev/null 2>&1; then
 		return 0
 	fi
@@ -44,12 +44,8 @@ start_dockerd() {
 		dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" \
 			--storage-driver=overlay2 >>"$work/dockerd.log" 2>&1 &
 		pid=$!
-		end=$(($(date +%s) + 60))
-		while running "$pid" && [ "$(date +%s)" -lt "$end" ]; do
-			docker info >/dev/null 2>&1 && return 0
-			sleep 0.5
-		done
-		running "$pid" && break
+		wait_for dockerd 60 dockerd_settled "$pid" || break
+		kill -0 "$pid" 2>/dev/null && return 0
 		echo "dockerd exited (attempt $attempt of 3): $(tail -n 1 "$work/dockerd.log")" >&2
 	done
 	echo "dockerd did not start; its log:" >&2
@@ -57,9 +53,9 @@ start_dockerd() {
 	return 1
 }
 
-# running PID: the process runs (it is neither gone nor a zombie).
-running() {
-	[ -r "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]
+# dockerd_settled PID: docker answers, or the dockerd of PID has exited.
+dockerd_settled() {
+	docker info >/dev/null 2>&1 || ! kill -0 "$1" 2>/dev/null
 }
 
 # import_busybox_image WORKDIR: an image with busybox applets as commands
