@@ -138,6 +138,10 @@ if [ ${#failed[@]} -gt 0 ]; then
 		echo "=== why $job failed (from $OUT/integration-$job.log):"
 		grep -a -E -e '--- FAIL|^\s+(Error|Messages):|_test\.go:[0-9]+:|^vm: |^k8s: |^panic:|timed out' \
 			"$OUT/integration-$job.log" | tail -n 60 | cut -c1-400 | sed "s/^/[$job] /"
+		# A guest that ended without the command's status: what its
+		# console printed last.
+		grep -a -B 25 "^vm: .*without the command's status" "$OUT/integration-$job.log" |
+			tail -n 26 | cut -c1-400 | sed "s/^/[$job console] /"
 	done
 	echo "=== tests FAILED: ${failed[*]}"
 	exit 1

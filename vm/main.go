@@ -14,7 +14,8 @@
 // and prints that directory. A guest whose CPUs soft-lock (seen now and then under
 // multi-threaded TCG), or whose kernel oopses under multi-threaded TCG (an
 // int3 of its own code patching, a double fault in the allocator: seen in
-// the Kubernetes node's guest), is detected and booted again, twice at most.
+// the Kubernetes node's guest) or stops under it without a word, is detected
+// and booted again, twice at most.
 package main
 
 import (
@@ -172,10 +173,16 @@ func run(o options) (int, error) {
 var (
 	errLockup = errors.New("guest soft lockup")
 	errOops   = errors.New("guest kernel Oops under multi-threaded TCG")
+	// A guest reset (a triple fault) ends QEMU (-no-reboot) without a
+	// word on the console.
+	errSilentStop = errors.New("guest stopped without a word (no status, no kernel panic) under multi-threaded TCG")
 )
 
+// errPanic is a kernel panic before the command's status.
+var errPanic = errors.New("guest kernel panic")
+
 func isTCGFault(err error) bool {
-	return errors.Is(err, errLockup) || errors.Is(err, errOops)
+	return errors.Is(err, errLockup) || errors.Is(err, errOops) || errors.Is(err, errSilentStop)
 }
 
 // boot starts QEMU once and waits for the command's status.
@@ -236,6 +243,10 @@ func boot(o options, img *kernelImage) (int, error) {
 		return status, nil
 	case ctx.Err() != nil:
 		return 0, fmt.Errorf("timed out after %s without the command's status (raise -timeout?)", o.timeout)
+	case scanErr != nil:
+		return 0, fmt.Errorf("guest stopped without the command's status: %w", scanErr)
+	case waitErr == nil && o.tcg == "multi":
+		return 0, errSilentStop
 	default:
 		return 0, fmt.Errorf("guest stopped without the command's status: %v", waitErr)
 	}
@@ -243,11 +254,13 @@ func boot(o options, img *kernelImage) (int, error) {
 
 // scanConsole copies the console to w, returns the command's status (or -1)
 // and errLockup when the guest reports a soft lockup, errOops when its
-// kernel oopses under multi-threaded TCG (multi).
+// kernel oopses under multi-threaded TCG (multi), errPanic (with the panic's
+// reason) when its kernel panics before the status.
 func scanConsole(r io.Reader, w io.Writer, multi bool, stop func()) (int, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	status := -1
+	panicked := ""
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
 		if s, ok := parseStatus(line); ok {
@@ -255,6 +268,9 @@ func scanConsole(r io.Reader, w io.Writer, multi bool, stop func()) (int, error)
 			continue
 		}
 		fmt.Fprintln(w, line)
+		if i := strings.Index(line, "Kernel panic - "); i >= 0 && status < 0 && panicked == "" {
+			panicked = line[i:]
+		}
 		if strings.Contains(line, "watchdog: BUG: soft lockup") {
 			stop()
 			return status, errLockup
@@ -264,7 +280,13 @@ func scanConsole(r io.Reader, w io.Writer, multi bool, stop func()) (int, error)
 			return status, errOops
 		}
 	}
-	return status, sc.Err()
+	if err := sc.Err(); err != nil {
+		return status, err
+	}
+	if panicked != "" && status < 0 {
+		return status, fmt.Errorf("%w: %s", errPanic, panicked)
+	}
+	return status, nil
 }
 
 // parseStatus recognises the marker line printed by the guest.
@@ -292,15 +314,31 @@ func writeStage2(dir string, o options, img *kernelImage) error {
 	}
 	fmt.Fprintf(&b, "cd %q || exit 1\n", o.workdir)
 	b.WriteString("/bin/sh /vmrun/cmd.sh\n")
-	fmt.Fprintf(&b, "echo \"%s$?\"\n", marker)
-	// This script is PID 1: power off instead of exiting (sleep may fail
-	// to load once the power-off has taken the 9p root: quietly).
-	b.WriteString("sync\necho o > /proc/sysrq-trigger\nsleep 30 2>/dev/null\n")
+	b.WriteString(stage2Epilogue)
 	if err := os.WriteFile(filepath.Join(dir, "stage2.sh"), []byte(b.String()), 0o755); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "cmd.sh"), []byte(o.command+"\n"), 0o644)
 }
+
+// stage2Epilogue reports the command's status ($?) and powers off. The
+// status goes out twice: on the tty, after the command's output, which is
+// then drained (stty sets the same settings again with TCSETSW, which waits
+// for the output to be sent) so that the power-off does not cut it off; and
+// through the kernel's log (/dev/kmsg, level 2), whose lines reach the
+// console whole, where a kernel message can split a tty line. The script is
+// PID 1: it must not exit (the kernel would panic), and once the power-off
+// has begun it cannot start a program from the 9p root, so it waits with a
+// builtin: a read from a FIFO (in tmpfs) that nothing writes.
+var stage2Epilogue = fmt.Sprintf(`status=$?
+echo "%[1]s$status"
+stty "$(stty -g)" 2>/dev/null || sleep 1
+echo "<2>%[1]s$status" >/dev/kmsg
+sync
+mkfifo /run/vm-poweroff
+echo o > /proc/sysrq-trigger
+read _ <>/run/vm-poweroff
+`, marker)
 
 // stage2Prologue prepares the guest's root: file systems the tools expect.
 const stage2Prologue = `export PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin

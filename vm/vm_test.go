@@ -45,8 +45,29 @@ func TestScanConsoleStatusAndLockup(t *testing.T) {
 	if _, err = scanConsole(strings.NewReader(oops), &out, false, func() { stopped = true }); err != nil || stopped {
 		t.Fatalf("an Oops of a single-threaded guest is the kernel's, not the emulation's: %v %v", err, stopped)
 	}
+	if !isTCGFault(errSilentStop) {
+		t.Fatalf("a silent stop under multi-threaded TCG is not booted again")
+	}
 	if isTCGFault(errors.New("guest stopped without the command's status")) {
 		t.Fatalf("another failure taken for a fault of the emulation")
+	}
+}
+
+func TestScanConsolePanic(t *testing.T) {
+	var out bytes.Buffer
+	panicLine := "[  314.347811] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00007e00\n"
+	_, err := scanConsole(strings.NewReader("PASS\n"+panicLine+"[  314.361634] Rebooting in 10 seconds..\n"), &out, true, func() {})
+	if !errors.Is(err, errPanic) || isTCGFault(err) || !strings.Contains(err.Error(), "Attempted to kill init") {
+		t.Fatalf("a panic before the status: got %v", err)
+	}
+	st, err := scanConsole(strings.NewReader("PASS\nVMRUNNER-EXIT-STATUS=0\n"+panicLine), &out, true, func() {})
+	if err != nil || st != 0 {
+		t.Fatalf("a panic after the status is the power-off's business: got %d %v", st, err)
+	}
+	// The status through the kernel's log, and a tty line split by it.
+	st, err = scanConsole(strings.NewReader("VMRUNNER-EXIT-[  9.1] sysrq: Power Off\nSTATUS=3\n[    9.2] VMRUNNER-EXIT-STATUS=3\n"), &out, true, func() {})
+	if err != nil || st != 3 {
+		t.Fatalf("the status from the kernel's log: got %d %v", st, err)
 	}
 }
 
